@@ -1,0 +1,43 @@
+"""Root test configuration: hypothesis profiles, and skips for GPU and JAX tests with reasons.
+
+Choose a hypothesis profile with HYPOTHESIS_PROFILE: ``dev`` (default, quick), ``ci``
+(derandomized, no deadline, prints the reproduction blob) or ``thorough`` (many examples).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci", max_examples=100, derandomize=True, deadline=None, print_blob=True
+)
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def _jax_missing() -> str | None:
+    try:
+        importlib.import_module("jax")
+    except ImportError as exc:
+        return f"JAX does not import ({exc}); install the 'jax' extra"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests without CuPy and a CUDA device, ``jax`` tests without JAX."""
+    del config
+    from reference_nn.gpu import gpu_unavailable_reason
+
+    reasons: dict[str, str | None] = {}
+    for item in items:
+        for marker, find in (("gpu", gpu_unavailable_reason), ("jax", _jax_missing)):
+            if marker in item.keywords:
+                if marker not in reasons:
+                    reasons[marker] = find()
+                if reasons[marker]:
+                    item.add_marker(pytest.mark.skip(reason=str(reasons[marker])))

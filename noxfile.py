@@ -1,0 +1,44 @@
+"""Nox sessions, named by purpose. ``nox -l`` lists them; ``nox`` runs the default, ``tests``.
+
+Dependencies are declared once, in pyproject.toml, and installed through its extras.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite: everything but the slow and the GPU tests."""
+    _install(session, "test")
+    session.run("pytest", "-m", "not slow and not gpu", *session.posargs)
+
+
+@nox.session(default=False)
+def gpu(session: nox.Session) -> None:
+    """Run the GPU tests (needs CuPy and a CUDA 12 device; they skip with the reason otherwise)."""
+    _install(session, "test", "gpu")
+    session.run("pytest", "-m", "gpu", "-rs", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and common bugs with ruff."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check reference_nn and oracles with mypy (strict)."""
+    _install(session, "typecheck")
+    session.run("mypy", *session.posargs)

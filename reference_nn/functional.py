@@ -1,0 +1,118 @@
+"""The primitives of the networks, written from scratch, generic over the array module.
+
+Every function takes arrays of NumPy, CuPy or jax.numpy and returns the same kind.
+Matrices hold one example per column: ``Z`` has shape (n, m).
+Bad input raises ValueError or TypeError naming the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference_nn.arrays import (
+    array_module,
+    is_traced,
+    require_finite,
+    require_float,
+    require_ndim,
+)
+
+__all__ = [
+    "cross_entropy",
+    "log_softmax",
+    "one_hot",
+    "relu",
+    "relu_derivative",
+    "sigmoid",
+    "sigmoid_derivative",
+    "softmax",
+]
+
+Array = Any
+
+
+def _checked(Z: Array, name: str) -> Array:
+    require_float(Z, f"{name}: input")
+    require_finite(Z, f"{name}: input")
+    return Z
+
+
+def relu(Z: Array) -> Array:
+    """max(Z, 0), elementwise; same shape as ``Z``."""
+    xp = array_module(Z)
+    return xp.maximum(_checked(Z, "relu"), 0)
+
+
+def relu_derivative(Z: Array) -> Array:
+    """dReLU/dZ elementwise: 1 where Z > 0, else 0 (so 0 at exactly Z = 0); dtype of ``Z``."""
+    return (_checked(Z, "relu_derivative") > 0).astype(Z.dtype)
+
+
+def sigmoid(Z: Array) -> Array:
+    """1 / (1 + exp(-Z)) elementwise, without overflow for any finite ``Z``; same shape."""
+    xp = array_module(Z)
+    # exp of a non-positive number never overflows; the two branches are the same function.
+    E = xp.exp(-xp.abs(_checked(Z, "sigmoid")))
+    return xp.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
+def sigmoid_derivative(Z: Array) -> Array:
+    """s(Z) (1 - s(Z)) elementwise, with s the sigmoid; same shape as ``Z``."""
+    xp = array_module(Z)
+    # = e / (1 + e)^2 with e = exp(-|Z|): no cancellation in 1 - s where s is near 1.
+    E = xp.exp(-xp.abs(_checked(Z, "sigmoid_derivative")))
+    return E / (1 + E) ** 2
+
+
+def log_softmax(Z: Array) -> Array:
+    """log(softmax(Z)) per column (axis 0), as Z - max - log(sum(exp(Z - max))); shape (n, m)."""
+    require_ndim(Z, 2, "log_softmax: input")
+    xp = array_module(Z)
+    shifted = _checked(Z, "log_softmax") - xp.max(Z, axis=0, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
+
+
+def softmax(Z: Array) -> Array:
+    """exp(Z) normalised so that each column (axis 0) sums to 1, stable for large |Z|; (n, m)."""
+    require_ndim(Z, 2, "softmax: input")
+    xp = array_module(Z)
+    E = xp.exp(_checked(Z, "softmax") - xp.max(Z, axis=0, keepdims=True))
+    return E / xp.sum(E, axis=0, keepdims=True)
+
+
+def one_hot(labels: Array, num_classes: int) -> Array:
+    """Shape (num_classes, m) float64 matrix with a single 1 per column, at row ``labels[j]``.
+
+    ``labels`` is an integer array of shape (m,) with values in 0..num_classes-1.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+    xp = array_module(labels)
+    dtype = getattr(labels, "dtype", None)
+    if dtype is None or dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be an integer array, got dtype {dtype}")
+    require_ndim(labels, 1, "one_hot: labels")
+    if not is_traced(labels) and labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"one_hot: labels must lie in 0..{num_classes - 1}, found {low}..{high}"
+            )
+    return (xp.arange(num_classes)[:, None] == labels[None, :]).astype(xp.float64)
+
+
+def cross_entropy(Z: Array, labels: Array) -> Array:
+    """Mean over the m columns of -log softmax(Z)[labels[j], j]; ``Z`` (n, m), ``labels`` (m,).
+
+    Computed from the logits through log_softmax, so it stays finite for any finite ``Z``.
+    Returns a 0-d array of the dtype of ``Z``.
+    """
+    require_ndim(Z, 2, "cross_entropy: logits")
+    require_ndim(labels, 1, "cross_entropy: labels")
+    if labels.shape[0] != Z.shape[1]:
+        raise ValueError(
+            f"cross_entropy: {labels.shape[0]} labels for {Z.shape[1]} columns of logits"
+        )
+    xp = array_module(Z)
+    Y = one_hot(labels, Z.shape[0]).astype(Z.dtype)
+    return -xp.mean(xp.sum(Y * log_softmax(Z), axis=0))

@@ -1,0 +1,105 @@
+"""Resolve a spec's Derivation (names of primitives) to the functions that compute it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reference_nn import functional as F
+from reference_nn import published as P
+from reference_nn.arrays import array_module
+from reference_nn.spec import Derivation
+
+Array = Any
+
+
+def _relu_derivative(Z: Array, A: Array) -> Array:
+    del A
+    return F.relu_derivative(Z)
+
+
+def _sigmoid_derivative(Z: Array, A: Array) -> Array:
+    del A
+    return F.sigmoid_derivative(Z)
+
+
+def _per_unit_sum(dZ: Array) -> Array:
+    return array_module(dZ).sum(dZ, axis=1, keepdims=True)
+
+
+def _cross_entropy_of_logits(Z: Array, A: Array, Y: Array) -> Array:
+    del A
+    xp = array_module(Z)
+    return -xp.mean(xp.sum(Y * F.log_softmax(Z), axis=0))
+
+
+def _of_probabilities(loss: Callable[[Array, Array], Array]) -> Callable[..., Array]:
+    def from_output(Z: Array, A: Array, Y: Array) -> Array:
+        del Z
+        return loss(A, Y)
+
+    return from_output
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": F.relu,
+    "sigmoid": F.sigmoid,
+    "sigmoid_offset": P.sigmoid_offset,
+}
+ACTIVATION_DERIVATIVES: dict[str, Callable[[Array, Array], Array]] = {
+    "relu": _relu_derivative,
+    "relu_of_output": P.relu_mask_of_output,
+    "sigmoid": _sigmoid_derivative,
+    "sigmoid_of_output": P.sigmoid_of_output,
+}
+SOFTMAXES: dict[str, Callable[[Array], Array]] = {
+    "stable": F.softmax,
+    "unshifted": P.softmax_unshifted,
+    "offset": P.softmax_offset,
+}
+ONE_HOTS: dict[str, Callable[[Array, int], Array]] = {
+    "num_classes": F.one_hot,
+    "batch_max": P.one_hot_batch_max,
+}
+BIAS_GRADIENTS: dict[str, Callable[[Array], Array]] = {
+    "per_unit": _per_unit_sum,
+    "sum_all": P.bias_gradient_sum_all,
+}
+LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
+    "log_softmax": _cross_entropy_of_logits,
+    "log_probs": _of_probabilities(P.cross_entropy_of_probabilities),
+    "log_probs_eps": _of_probabilities(P.cross_entropy_with_epsilon),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The functions of one variant's math, shared by every style.
+
+    activation(Z) -> A and activation_derivative(Z, A) -> dA/dZ for hidden layers;
+    softmax(Z_L) -> A_L; one_hot(labels (m,), n_L) -> Y; bias_gradient(dZ (n, m)) -> the
+    sum that 1/m scales into db ((n, 1), or a scalar for ``sum_all``);
+    loss(Z_L, A_L, Y) -> the mean loss over the m columns.
+    """
+
+    derivation: Derivation
+    activation: Callable[[Array], Array]
+    activation_derivative: Callable[[Array, Array], Array]
+    softmax: Callable[[Array], Array]
+    one_hot: Callable[[Array, int], Array]
+    bias_gradient: Callable[[Array], Array]
+    loss: Callable[[Array, Array, Array], Array]
+
+
+def recipe_for(derivation: Derivation) -> Recipe:
+    """The Recipe whose functions compute ``derivation``."""
+    return Recipe(
+        derivation=derivation,
+        activation=ACTIVATIONS[derivation.activation],
+        activation_derivative=ACTIVATION_DERIVATIVES[derivation.activation_derivative],
+        softmax=SOFTMAXES[derivation.softmax],
+        one_hot=ONE_HOTS[derivation.one_hot],
+        bias_gradient=BIAS_GRADIENTS[derivation.bias_gradient],
+        loss=LOSSES[derivation.loss],
+    )
