@@ -13,7 +13,9 @@ import os
 import warnings
 import zipfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,7 +71,7 @@ PIXELS = 28 * 28
 
 
 def default_cache_dir() -> Path:
-    """The per-user cache folder: ``$XDG_CACHE_HOME/reference_nn/mnist`` (``~/.cache`` by default)."""
+    """The per-user cache: ``$XDG_CACHE_HOME/reference_nn/mnist``, ``~/.cache`` by default."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "reference_nn" / "mnist"
 
@@ -85,7 +87,7 @@ def _holds_all(directory: Path) -> bool:
     return all(_find(directory, spec) is not None for spec in MNIST_FILES.values())
 
 
-def _check_labels(labels: NDArray[np.integer], label: str) -> None:
+def _check_labels(labels: NDArray[Any], label: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         raise MnistFormatError(
             f"{label}: labels must lie in 0..{NUM_CLASSES - 1}, found "
@@ -146,7 +148,7 @@ def load_mnist(
                 spec.name + ".gz",
                 mirrors,
                 cache / (spec.name + ".gz"),
-                lambda path, spec=spec: read_idx(path, spec),
+                partial(read_idx, expected=spec),
                 progress=progress,
             )
     return _read_directory(cache)

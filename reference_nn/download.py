@@ -58,7 +58,8 @@ def download_verified(
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=f".part{destination.suffix}",
+            prefix=f".{destination.name}.",
+            suffix=f".part{destination.suffix}",
             dir=destination.parent,
         )
         tmp = Path(tmp_name)

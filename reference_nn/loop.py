@@ -7,6 +7,8 @@ of the mean loss, as the vectorised style computes it by other means.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -38,7 +40,9 @@ def _example_forward(
     return zs, as_
 
 
-def _labels_matrix(labels: NDArray[np.integer], n_L: int, recipe: Recipe, dtype: object) -> NDArray[np.floating]:
+def _labels_matrix(
+    labels: NDArray[np.integer], n_L: int, recipe: Recipe, dtype: np.dtype[Any]
+) -> NDArray[np.floating]:
     Y = recipe.one_hot(labels, n_L)
     if Y.shape != (n_L, labels.shape[0]):
         raise ValueError(
@@ -46,7 +50,7 @@ def _labels_matrix(labels: NDArray[np.integer], n_L: int, recipe: Recipe, dtype:
             f"{(n_L, labels.shape[0])}: the one-hot width ({recipe.derivation.one_hot}) "
             f"differs from the {n_L} output units"
         )
-    return Y.astype(dtype)
+    return np.asarray(Y, dtype=dtype)
 
 
 def loss_and_gradients(
@@ -76,12 +80,16 @@ def loss_and_gradients(
     return total_loss / m, grads, A_L
 
 
-def loss(params: Params, X: NDArray[np.floating], labels: NDArray[np.integer], recipe: Recipe) -> float:
+def loss(
+    params: Params, X: NDArray[np.floating], labels: NDArray[np.integer], recipe: Recipe
+) -> float:
     """The mean over the m examples of the per-example loss."""
     return loss_and_gradients(params, X, labels, recipe)[0]
 
 
-def gradients(params: Params, X: NDArray[np.floating], labels: NDArray[np.integer], recipe: Recipe) -> Params:
+def gradients(
+    params: Params, X: NDArray[np.floating], labels: NDArray[np.integer], recipe: Recipe
+) -> Params:
     """The gradient of the mean loss, summed example by example: keys and shapes of params."""
     return loss_and_gradients(params, X, labels, recipe)[1]
 

@@ -71,7 +71,7 @@ def _draw(
     if kind == "normal":
         return rng.standard_normal(shape) * scale
     if kind == "he_normal":
-        return rng.standard_normal(shape) * np.sqrt(2.0 / shape[1])
+        return rng.standard_normal(shape) * float(np.sqrt(2.0 / shape[1]))
     raise ValueError(f"unknown initialisation {kind!r}")
 
 
@@ -154,7 +154,9 @@ class Network:
         n_L = self.spec.sizes[-1]
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= n_L:
-            raise ValueError(f"{self.spec.name}: labels must lie in 0..{n_L - 1}, found {low}..{high}")
+            raise ValueError(
+                f"{self.spec.name}: labels must lie in 0..{n_L - 1}, found {low}..{high}"
+            )
 
     def to_native(self, params: Params, X: Array, y: Array | None = None) -> tuple[Any, ...]:
         """Check, cast X to the params' dtype, and move everything to this style's device."""
@@ -194,7 +196,7 @@ class Network:
 
     def predict(self, params: Params, X: Array) -> NDArray[np.intp]:
         """The predicted class of each column of X: argmax of A_L over axis 0, shape (m,)."""
-        return np.argmax(self.probabilities(params, X), axis=0)
+        return np.asarray(np.argmax(self.probabilities(params, X), axis=0), dtype=np.intp)
 
     def accuracy(self, params: Params, X: Array, y: Array) -> float:
         """Fraction of columns of X whose predicted class equals y."""
@@ -218,8 +220,8 @@ def network(name: str, *, style: str = "vectorized", variant: str = "reference")
     spec = NETWORKS[name]
     return Network(
         spec=spec,
-        style=style,  # type: ignore[arg-type]
-        variant=variant,  # type: ignore[arg-type]
+        style=style,
+        variant=variant,
         recipe=recipe_for(spec.derivation(variant)),
         backend=_backend(style),
     )

@@ -51,7 +51,8 @@ def prepare(
             else np.arange(KAGGLE_POOL)
         )
         pool_images, pool_labels = x_train[order], y_train[order]
-        assert protocol.train is not None and protocol.test is not None
+        if protocol.train is None or protocol.test is None:
+            raise ValueError(f"{spec.name}: a kaggle_pool protocol needs train and test ranges")
         train_images, train_labels = (a[slice(*protocol.train)] for a in (pool_images, pool_labels))
         test_images, test_labels = (a[slice(*protocol.test)] for a in (pool_images, pool_labels))
     test_scale = (

@@ -42,7 +42,7 @@ def train(
     iterations: int | None = None,
     learning_rate: float | None = None,
     log_every: int | None = None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], object] | None = None,
 ) -> TrainResult:
     """Run plain gradient descent on the mean loss over all m columns of X (784, m).
 
@@ -58,7 +58,9 @@ def train(
     learning_rate = training.learning_rate if learning_rate is None else learning_rate
     log_every = training.log_every if log_every is None else log_every
     if iterations < 0 or log_every < 1:
-        raise ValueError(f"iterations must be >= 0 and log_every >= 1, got {iterations}, {log_every}")
+        raise ValueError(
+            f"iterations must be >= 0 and log_every >= 1, got {iterations}, {log_every}"
+        )
     p, Xn, yn = net.to_native(params, X, y)
     p = {name: value.copy() for name, value in p.items()}
     xp = net.backend.xp

@@ -37,7 +37,7 @@ def forward(params: Params, X: Array, recipe: Recipe) -> tuple[list[Array], list
 
 
 def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
-    """The recipe's one-hot labels Y as A_L's dtype; ValueError unless Y has A_L's shape (n_L, m)."""
+    """The recipe's one-hot labels Y in A_L's dtype; ValueError unless Y has A_L's shape."""
     Y = recipe.one_hot(labels, A_L.shape[0])
     if Y.shape != A_L.shape:
         raise ValueError(
@@ -48,9 +48,7 @@ def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
     return Y.astype(A_L.dtype)
 
 
-def backward(
-    params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe: Recipe
-) -> Params:
+def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe: Recipe) -> Params:
     """Gradients of the mean loss, same keys and shapes as ``params``, from a forward pass."""
     xp = array_module(Y)
     L = num_layers(params)

@@ -18,9 +18,17 @@ def mnist_dir() -> Path:
     return default_cache_dir()
 
 
-def relative_difference(a: np.ndarray, b: np.ndarray, floor: float = 1e-14) -> float:
-    """||a - b|| / max(||a||, ||b||, floor): norm-wise, so cancellation in one entry can't
-    dominate; the floor keeps a gradient that is exactly zero by the math (and rounding noise
-    of order 1e-17 in both) from reading as a large relative difference."""
+def relative_difference(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
+    """||a - b|| / max(||a||, ||b||, floor), norm-wise, so that cancellation in one entry
+    cannot dominate. ``floor`` is the scale below which a gradient counts as zero: a bias
+    gradient that is exactly zero by the math (published 003's summed output bias) holds
+    rounding noise of order 1e-17 in both styles, which is meaningless relative to itself."""
     scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)), floor)
+    if scale == 0.0:
+        return 0.0
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b))) / scale
+
+
+def gradient_scale(grads: dict[str, np.ndarray]) -> float:
+    """1e-3 of the largest gradient norm of a network: the floor for relative_difference."""
+    return 1e-3 * max(float(np.linalg.norm(g)) for g in grads.values())
