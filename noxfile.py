@@ -18,7 +18,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: everything but the slow and the GPU tests."""
-    _install(session, "test")
+    _install(session, "test", "jax")
     session.run("pytest", "-m", "not slow and not gpu", *session.posargs)
 
 
@@ -27,6 +27,14 @@ def gpu(session: nox.Session) -> None:
     """Run the GPU tests (needs CuPy and a CUDA 12 device; they skip with the reason otherwise)."""
     _install(session, "test", "gpu")
     session.run("pytest", "-m", "gpu", "-rs", *session.posargs)
+
+
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Score the gradient check on the mutation suite: bugs caught, false alarms, per mode."""
+    _install(session, "test")
+    session.run("python", "-m", "oracles.mutants", "--seeds", "10")
+    session.run("pytest", "tests/meta", "-q", "-s", *session.posargs, env={"MUTANT_SEEDS": "10"})
 
 
 @nox.session

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,3 +35,14 @@ def relative_difference(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> flo
 def gradient_scale(grads: dict[str, np.ndarray]) -> float:
     """1e-3 of the largest gradient norm of a network: the floor for relative_difference."""
     return 1e-3 * max(float(np.linalg.norm(g)) for g in grads.values())
+
+
+@contextlib.contextmanager
+def document_warnings(name: str, variant: str) -> Iterator[None]:
+    """Allow the one floating-point warning a document's own code raises, and no other:
+    001's published sigmoid, 1/(1+exp(-Z+1e-5)), overflows exp() for Z < -709, which raw
+    0..255 pixels reach. That is a finding for the audit, not a test failure."""
+    with warnings.catch_warnings():
+        if (name, variant) == ("sigmoid_16_16", "published"):
+            warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
+        yield

@@ -1,0 +1,20 @@
+"""Independent judges of a hand-written gradient: finite differences and JAX autodiff.
+
+The public surface is small: ``check_gradients`` / ``assert_gradients`` for any user's
+``loss(params)`` and ``grad(params)``, the report types, and the tolerance table.
+The JAX oracle is in ``oracles.jax_oracle`` (it needs the ``jax`` extra).
+"""
+
+from oracles.check import LowPrecisionGradientWarning, assert_gradients, check_gradients
+from oracles.report import GradientReport, ParameterReport
+from oracles.tolerances import TOLERANCES, Tolerance
+
+__all__ = [
+    "TOLERANCES",
+    "GradientReport",
+    "LowPrecisionGradientWarning",
+    "ParameterReport",
+    "Tolerance",
+    "assert_gradients",
+    "check_gradients",
+]

@@ -1,0 +1,387 @@
+"""A mutation suite for the harness: realistic backprop bugs that a gradient check must catch.
+
+``gradients(params, X, y, arch, bug=None)`` is a correct, self-contained backward pass
+for a softmax-cross-entropy MLP (optionally with L2 regularisation); naming a ``bug``
+injects one realistic mistake. ``EQUIVALENTS`` are other correct ways of writing it,
+which the check must pass. ``python -m oracles.mutants`` prints the score.
+
+Shapes: X (n_0, m) with examples as columns, y (m,) integer labels, W_k (n_k, n_{k-1}),
+b_k (n_k, 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.check import check_gradients
+
+Array = NDArray[np.float64]
+Params = dict[str, Array]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An MLP: sizes (n_0, ..., n_L), hidden activation, L2 strength on the weights."""
+
+    name: str
+    sizes: tuple[int, ...]
+    activation: str
+    l2: float = 0.0
+
+    @property
+    def layers(self) -> int:
+        """L, the number of layers with parameters."""
+        return len(self.sizes) - 1
+
+    def has_square_hidden_layer(self) -> bool:
+        """True when some W_k with 1 < k < L is square (n_k == n_{k-1})."""
+        return any(self.sizes[k] == self.sizes[k - 1] for k in range(2, self.layers))
+
+
+ARCHITECTURES = (
+    Architecture("relu_square", (12, 6, 6, 4), "relu"),
+    Architecture("relu_wide", (20, 9, 5), "relu"),
+    Architecture("sigmoid_square", (10, 7, 7, 3), "sigmoid"),
+    Architecture("tanh_l2", (8, 6, 6, 3), "tanh", l2=0.05),
+    Architecture("relu_l2", (9, 8, 4), "relu", l2=0.02),
+)
+
+
+def _activation(name: str, Z: Array) -> Array:
+    if name == "relu":
+        return np.maximum(Z, 0.0)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-Z))
+    return np.tanh(Z)
+
+
+def _derivative(name: str, Z: Array, A: Array) -> Array:
+    if name == "relu":
+        return (Z > 0).astype(Z.dtype)
+    if name == "sigmoid":
+        return A * (1 - A)
+    return 1 - A**2
+
+
+def init(
+    arch: Architecture, seed: int, *, kink_units: int = 0
+) -> tuple[Params, Array, NDArray[np.int64]]:
+    """Parameters, inputs X (n_0, 16) and labels for ``arch``, drawn from ``seed``.
+
+    With ``kink_units`` > 0, X gets an all-zero example and that many first-layer biases
+    are exactly 0, so those units sit exactly on the ReLU kink for that example.
+    """
+    rng = np.random.default_rng(seed)
+    params: Params = {}
+    for k in range(1, arch.layers + 1):
+        n, n_prev = arch.sizes[k], arch.sizes[k - 1]
+        params[f"W{k}"] = rng.standard_normal((n, n_prev)) / np.sqrt(n_prev)
+        params[f"b{k}"] = rng.uniform(-0.5, 0.5, (n, 1))
+    m = 16
+    X = rng.standard_normal((arch.sizes[0], m))
+    y = rng.integers(0, arch.sizes[-1], m)
+    if kink_units:
+        X[:, 0] = 0.0
+        params["b1"][:kink_units] = 0.0
+    return params, X, y
+
+
+def forward(params: Params, X: Array, arch: Architecture) -> tuple[list[Array], list[Array]]:
+    """(Zs, As): Zs[k-1] = Z_k, As[k] = A_k with As[0] = X and A_L the softmax output."""
+    Zs, As = [], [X]
+    for k in range(1, arch.layers + 1):
+        Z = params[f"W{k}"] @ As[-1] + params[f"b{k}"]
+        Zs.append(Z)
+        if k < arch.layers:
+            As.append(_activation(arch.activation, Z))
+        else:
+            E = np.exp(Z - Z.max(axis=0, keepdims=True))
+            As.append(E / E.sum(axis=0, keepdims=True))
+    return Zs, As
+
+
+def loss(params: Params, X: Array, y: NDArray[np.int64], arch: Architecture) -> float:
+    """Mean cross-entropy over the m columns, plus (l2 / 2) * sum of ||W_k||^2."""
+    Zs, _ = forward(params, X, arch)
+    Z = Zs[-1]
+    shifted = Z - Z.max(axis=0, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    data = -float(np.mean(log_p[y, np.arange(y.size)]))
+    reg = (
+        0.5 * arch.l2 * sum(float(np.sum(params[f"W{k}"] ** 2)) for k in range(1, arch.layers + 1))
+    )
+    return data + reg
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One bug: what it is, and which architectures it can be written for."""
+
+    description: str
+    applies: Callable[[Architecture], bool] = lambda arch: True
+
+
+MUTANTS: dict[str, Mutant] = {
+    "sign_output_error": Mutant("dZ_L = Y - A_L: the sign of the output error flipped"),
+    "missing_1_over_m": Mutant("dW_k and db_k not divided by m"),
+    "missing_1_over_m_bias": Mutant("db_k not divided by m (dW_k is)"),
+    "divided_by_m_twice": Mutant("dW_k divided by m twice"),
+    "bias_summed_to_scalar": Mutant("db_k = sum of all of dZ_k: one scalar for every unit"),
+    "bias_wrong_axis": Mutant("db_k summed over units (axis 0) instead of examples"),
+    "bias_of_first_example": Mutant("db_k = dZ_k[:, 0]: one example instead of the sum"),
+    "transposed_weight_gradient": Mutant(
+        "dW_k = (dZ_k A_{k-1}^T)^T on a square layer: a misplaced transpose",
+        Architecture.has_square_hidden_layer,
+    ),
+    "missing_transpose_in_backprop": Mutant(
+        "dA_{k-1} = W_k dZ_k instead of W_k^T dZ_k through a square layer",
+        Architecture.has_square_hidden_layer,
+    ),
+    "activation_of_wrong_layer": Mutant(
+        "dW_k uses A_{k-2} instead of A_{k-1} where the shapes allow it",
+        lambda arch: arch.layers >= 3 and arch.sizes[1] == arch.sizes[2],
+    ),
+    "pre_activation_instead_of_activation": Mutant("dW_k = dZ_k Z_{k-1}^T: Z used for A"),
+    "derivative_from_output_as_input": Mutant(
+        "the activation derivative evaluated at A instead of Z (relu: mask of relu(relu(Z)) "
+        "is right, so for relu the mask is taken on A - 0.1)",
+    ),
+    "relu_derivative_is_relu": Mutant(
+        "relu'(Z) written as relu(Z)", lambda arch: arch.activation == "relu"
+    ),
+    "sigmoid_derivative_is_sigmoid": Mutant(
+        "sigmoid'(Z) written as sigmoid(Z)", lambda arch: arch.activation == "sigmoid"
+    ),
+    "tanh_derivative_of_pre_activation": Mutant(
+        "tanh'(Z) written as 1 - Z^2", lambda arch: arch.activation == "tanh"
+    ),
+    "derivative_applied_twice": Mutant(
+        "g'(Z) multiplied in twice (harmless for relu, whose mask squared is itself)",
+        lambda arch: arch.activation != "relu",
+    ),
+    "missing_derivative_first_layer": Mutant("g'(Z_1) forgotten in the first hidden layer"),
+    "mask_without_bias": Mutant(
+        "relu mask taken on W_k A_{k-1}, forgetting + b_k", lambda arch: arch.activation == "relu"
+    ),
+    "softmax_treated_elementwise": Mutant("dZ_L = (A_L - Y) * A_L * (1 - A_L)"),
+    "labels_off_by_one": Mutant("the one-hot Y built from (y + 1) mod C"),
+    "loop_skips_first_example": Mutant("the per-example sum starts at example 1, still / m"),
+    "last_column_of_dW1_dropped": Mutant("dW_1[:, -1] left at 0: a slice off by one"),
+    "forgotten_regularisation": Mutant(
+        "the L2 term l2 * W_k left out of dW_k", lambda arch: arch.l2 > 0
+    ),
+    "regularisation_on_biases": Mutant(
+        "an L2 term l2 * b_k added to db_k, though the loss has none", lambda arch: arch.l2 > 0
+    ),
+    "wrong_single_entry": Mutant("the largest entry of dW_1 set to 0"),
+    "wrong_layer_scaled": Mutant("dW_L scaled by 0.5 (a stray factor in one layer)"),
+}
+
+EQUIVALENTS: dict[str, str] = {
+    "relu_mask_ge": "ReLU mask z >= 0 instead of z > 0 (differs only exactly on the kink)",
+    "mask_on_activation": "ReLU mask taken on A > 0 instead of Z > 0",
+    "transposed_product": "dW_k = (A_{k-1} dZ_k^T)^T",
+    "bias_via_ones": "db_k = dZ_k @ ones((m, 1))",
+    "per_example_loop": "gradients summed example by example, divided by m at the end",
+}
+
+
+def gradients(
+    params: Params,
+    X: Array,
+    y: NDArray[np.int64],
+    arch: Architecture,
+    bug: str | None = None,
+    equivalent: str | None = None,
+) -> Params:
+    """The gradient of ``loss``; ``bug`` (a key of MUTANTS) injects one mistake,
+    ``equivalent`` (a key of EQUIVALENTS) writes it another correct way."""
+    if bug is not None and bug not in MUTANTS:
+        raise ValueError(f"unknown bug {bug!r}")
+    if equivalent == "per_example_loop":
+        # Each one-example call adds the L2 term once; it belongs once to the mean.
+        reg = {key: arch.l2 * value * key.startswith("W") for key, value in params.items()}
+        totals = {key: np.zeros_like(value) for key, value in params.items()}
+        for j in range(X.shape[1]):
+            one = gradients(params, X[:, j : j + 1], y[j : j + 1], arch, bug)
+            for key in totals:
+                totals[key] += one[key] - reg[key]
+        return {key: totals[key] / X.shape[1] + reg[key] for key in totals}
+    L, m = arch.layers, X.shape[1]
+    Zs, As = forward(params, X, arch)
+    labels = (y + 1) % arch.sizes[-1] if bug == "labels_off_by_one" else y
+    Y = np.zeros_like(As[L])
+    Y[labels, np.arange(m)] = 1.0
+    dZ = Y - As[L] if bug == "sign_output_error" else As[L] - Y
+    if bug == "softmax_treated_elementwise":
+        dZ = dZ * As[L] * (1 - As[L])
+    if bug == "loop_skips_first_example":
+        dZ = dZ.copy()
+        dZ[:, 0] = 0.0
+    scale = 1.0 if bug == "missing_1_over_m" else 1.0 / m
+    grads: Params = {}
+    for k in range(L, 0, -1):
+        W = params[f"W{k}"]
+        A_prev = As[k - 1]
+        if bug == "pre_activation_instead_of_activation" and k > 1:
+            A_prev = Zs[k - 2]
+        if bug == "activation_of_wrong_layer" and k == 3:
+            A_prev = As[1]
+        if equivalent == "transposed_product":
+            dW = (A_prev @ dZ.T).T * scale
+        else:
+            dW = dZ @ A_prev.T * scale
+        if bug == "divided_by_m_twice":
+            dW = dW / m
+        if bug == "transposed_weight_gradient" and W.shape[0] == W.shape[1] and 1 < k < L:
+            dW = dW.T
+        if bug != "forgotten_regularisation":
+            dW = dW + arch.l2 * W
+        if bug == "wrong_layer_scaled" and k == L:
+            dW = 0.5 * dW
+        if equivalent == "bias_via_ones":
+            db = dZ @ np.ones((m, 1))
+        elif bug == "bias_summed_to_scalar":
+            db = np.full((W.shape[0], 1), dZ.sum())
+        elif bug == "bias_wrong_axis":
+            db = np.resize(dZ.sum(axis=0), W.shape[0])[:, None]
+        elif bug == "bias_of_first_example":
+            db = dZ[:, :1] * m
+        else:
+            db = dZ.sum(axis=1, keepdims=True)
+        db = db if bug == "missing_1_over_m_bias" else db * scale
+        if bug == "regularisation_on_biases":
+            db = db + arch.l2 * params[f"b{k}"]
+        grads[f"W{k}"], grads[f"b{k}"] = dW, db
+        if k == 1:
+            break
+        if bug == "missing_transpose_in_backprop" and W.shape[0] == W.shape[1]:
+            dA = W @ dZ
+        else:
+            dA = W.T @ dZ
+        Z, A = Zs[k - 2], As[k - 1]
+        if bug == "relu_derivative_is_relu":
+            g = np.maximum(Z, 0.0)
+        elif bug == "sigmoid_derivative_is_sigmoid":
+            g = A
+        elif bug == "tanh_derivative_of_pre_activation":
+            g = 1 - Z**2
+        elif bug == "derivative_from_output_as_input":
+            at = A - 0.1 if arch.activation == "relu" else A
+            g = _derivative(arch.activation, at, _activation(arch.activation, A))
+        elif bug == "mask_without_bias":
+            g = ((Z - params[f"b{k - 1}"]) > 0).astype(Z.dtype)
+        elif equivalent == "relu_mask_ge" and arch.activation == "relu":
+            g = (Z >= 0).astype(Z.dtype)
+        elif equivalent == "mask_on_activation" and arch.activation == "relu":
+            g = (A > 0).astype(Z.dtype)
+        else:
+            g = _derivative(arch.activation, Z, A)
+        if bug == "derivative_applied_twice":
+            g = g * g
+        if bug == "missing_derivative_first_layer" and k == 2:
+            g = np.ones_like(g)
+        dZ = dA * g
+    if bug == "last_column_of_dW1_dropped":
+        grads["W1"][:, -1] = 0.0
+    if bug == "wrong_single_entry":
+        grads["W1"].flat[int(np.argmax(np.abs(grads["W1"])))] = 0.0
+    return {name: grads[name] for name in params}
+
+
+@dataclass(frozen=True)
+class Score:
+    """How the check did on the suite: bugs caught, and false alarms on correct code."""
+
+    caught: int
+    total: int
+    false_alarms: int
+    correct_runs: int
+    missed: tuple[str, ...]
+    alarms: tuple[str, ...]
+
+
+def _check(
+    arch: Architecture,
+    seed: int,
+    bug: str | None,
+    equivalent: str | None,
+    options: dict[str, Any],
+) -> bool:
+    """True when the check passes this (architecture, seed, bug or equivalent)."""
+    params, X, y = init(arch, seed, kink_units=2 if arch.activation == "relu" else 0)
+    report = check_gradients(
+        partial(loss, X=X, y=y, arch=arch),
+        partial(gradients, X=X, y=y, arch=arch, bug=bug, equivalent=equivalent),
+        params,
+        seed=seed,
+        **options,
+    )
+    return report.passed
+
+
+def run_suite(
+    architectures: Sequence[Architecture] = ARCHITECTURES,
+    *,
+    seeds: Iterable[int] = (0, 1, 2),
+    **options: Any,
+) -> Score:
+    """Check every applicable bug (must fail) and every equivalent (must pass) on each
+    architecture and seed; ReLU architectures also get units exactly on the kink."""
+    missed: list[str] = []
+    alarms: list[str] = []
+    total = runs = 0
+    for arch in architectures:
+        for seed in seeds:
+            for bug, mutant in MUTANTS.items():
+                if mutant.applies(arch):
+                    total += 1
+                    if _check(arch, seed, bug, None, options):
+                        missed.append(f"{arch.name}/{bug}/seed {seed}")
+            for equivalent in (None, *EQUIVALENTS):
+                runs += 1
+                if not _check(arch, seed, None, equivalent, options):
+                    alarms.append(f"{arch.name}/{equivalent or 'plain'}/seed {seed}")
+    return Score(
+        caught=total - len(missed),
+        total=total,
+        false_alarms=len(alarms),
+        correct_runs=runs,
+        missed=tuple(missed),
+        alarms=tuple(alarms),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the suite's score for each mode; exit 1 on a missed bug or a false alarm."""
+    parser = argparse.ArgumentParser(prog="python -m oracles.mutants", description=main.__doc__)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per architecture")
+    args = parser.parse_args(argv)
+    status = 0
+    for mode in ("all", "directional", "sample"):
+        started = time.perf_counter()
+        score = run_suite(seeds=range(args.seeds), mode=mode, samples=8)
+        print(
+            f"mode {mode:<12} caught {score.caught}/{score.total}, false alarms "
+            f"{score.false_alarms}/{score.correct_runs} ({time.perf_counter() - started:.1f} s)"
+        )
+        for line in score.missed[:10]:
+            print(f"  missed: {line}")
+        for line in score.alarms[:10]:
+            print(f"  false alarm: {line}")
+        if mode != "sample" and (score.missed or score.alarms):
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

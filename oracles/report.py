@@ -1,0 +1,85 @@
+"""The structured result of a gradient check, and its readable form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ParameterReport:
+    """The verdict on one parameter's gradient.
+
+    ``checked`` counts coordinates (mode ``all`` or ``sample``) or directions (mode
+    ``directional``); ``kinks`` counts those judged on a one-sided difference because a
+    kink lay within the step, or set aside because one lay on both sides.
+    ``max_relative_error`` is max |a - n| / max(|a|, |n|, atol / rtol): below ``rtol``
+    means within tolerance. ``worst_index`` is the coordinate (or the direction number)
+    where the error against tolerance is largest, with ``analytic`` and ``numerical``
+    the two values compared there.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    mode: str
+    checked: int
+    kinks: int
+    set_aside: int
+    max_abs_error: float
+    max_relative_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    rtol: float
+    atol: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """A whole check: one ParameterReport per parameter, and how it was made."""
+
+    oracle: str
+    method: str
+    mode: str
+    gradient_dtype: str
+    parameters: tuple[ParameterReport, ...]
+
+    @property
+    def passed(self) -> bool:
+        """True when every parameter's gradient agrees within tolerance."""
+        return all(p.passed for p in self.parameters)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The names of the parameters whose gradient disagrees."""
+        return tuple(p.name for p in self.parameters if not p.passed)
+
+    def __getitem__(self, name: str) -> ParameterReport:
+        for report in self.parameters:
+            if report.name == name:
+                return report
+        raise KeyError(name)
+
+    def summary(self) -> str:
+        """A table, one row per parameter, then the verdict."""
+        head = (
+            f"gradient check by {self.oracle} ({self.method}, mode {self.mode}, "
+            f"gradient dtype {self.gradient_dtype})"
+        )
+        rows = [
+            f"{'param':<6} {'shape':<12} {'checked':>8} {'kinks':>6} {'max abs err':>12} "
+            f"{'max rel err':>12} {'rtol':>8}  worst index: analytic vs numerical  verdict"
+        ]
+        for p in self.parameters:
+            rows.append(
+                f"{p.name:<6} {'x'.join(map(str, p.shape)):<12} {p.checked:>8} {p.kinks:>6} "
+                f"{p.max_abs_error:>12.3e} {p.max_relative_error:>12.3e} {p.rtol:>8.1e}  "
+                f"{p.worst_index}: {p.analytic:.10g} vs {p.numerical:.10g}  "
+                f"{'ok' if p.passed else 'WRONG'}"
+            )
+        verdict = (
+            "all gradients agree"
+            if self.passed
+            else f"gradient of {', '.join(self.failed)} disagrees"
+        )
+        return "\n".join([head, *rows, verdict])

@@ -1,0 +1,61 @@
+"""Tolerances and step sizes, kept as data keyed by dtype.
+
+Tolerances are keyed by the dtype of the gradient under test: a gradient computed in
+float32 can only be as right as float32 allows, even though the finite differences
+themselves always run in float64. Steps follow the usual error balance: a central
+difference has truncation error O(h^2) and rounding error O(eps / h), smallest near
+h = eps^(1/3); Richardson extrapolation (error O(h^4)) is best near h = eps^(1/5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """|analytic - numerical| <= rtol * max(|analytic|, |numerical|) + atol (+ rounding noise)."""
+
+    rtol: float
+    atol: float
+
+
+TOLERANCES: dict[np.dtype[Any], Tolerance] = {
+    np.dtype(np.float64): Tolerance(rtol=1e-6, atol=1e-10),
+    np.dtype(np.float32): Tolerance(rtol=2e-3, atol=1e-6),
+    np.dtype(np.float16): Tolerance(rtol=5e-2, atol=1e-3),
+}
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+# The step as a fraction of max(|x|, 1), by method.
+RELATIVE_STEPS: dict[str, float] = {
+    "central": EPS64 ** (1 / 3),
+    "richardson": EPS64 ** (1 / 5),
+    "complex_step": 1e-20,
+}
+
+# Rounding error of one loss evaluation, as a multiple of eps * (|f(x)| + 1); it enters the
+# tolerance divided by the step, so that near-zero gradients are judged fairly.
+LOSS_ROUNDING_ULPS = 64.0
+
+
+def tolerance_for(dtype: DTypeLike) -> Tolerance:
+    """The tolerance for a gradient of ``dtype`` (a floating dtype in TOLERANCES)."""
+    key = np.dtype(dtype)
+    if key not in TOLERANCES:
+        raise TypeError(f"no tolerance for dtype {key}; expected one of {list(TOLERANCES)}")
+    return TOLERANCES[key]
+
+
+def step_for(method: str, scale: float) -> float:
+    """The finite-difference step for ``method`` at a value of magnitude ``scale``."""
+    if method not in RELATIVE_STEPS:
+        raise ValueError(f"unknown method {method!r}; expected one of {list(RELATIVE_STEPS)}")
+    if method == "complex_step":
+        return RELATIVE_STEPS[method]
+    return RELATIVE_STEPS[method] * max(abs(scale), 1.0)

@@ -1,0 +1,270 @@
+"""The public gradient check and the JAX oracle, on toy functions and on every network."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from oracles import (
+    TOLERANCES,
+    LowPrecisionGradientWarning,
+    assert_gradients,
+    check_gradients,
+)
+from reference_nn import NETWORKS, VARIANTS, network
+from reference_nn.protocol import prepare
+from tests.helpers import document_warnings
+
+# -- toy functions with known gradients ---------------------------------------------------------
+
+
+def _tanh_loss(p):
+    """An analytic loss written with complex-safe operations: sum(tanh(W x + b)^2) + sum(W^3)."""
+    x = np.linspace(-1.0, 1.0, 5)
+    Z = p["W"] @ x + p["b"][:, 0]
+    return np.sum(np.tanh(Z) ** 2) + np.sum(p["W"] ** 3)
+
+
+def _tanh_grad(p):
+    x = np.linspace(-1.0, 1.0, 5)
+    T = np.tanh(p["W"] @ x + p["b"][:, 0])
+    dZ = 2 * T * (1 - T**2)
+    return {"W": np.outer(dZ, x) + 3 * p["W"] ** 2, "b": dZ[:, None]}
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"W": rng.standard_normal((3, 5)), "b": rng.standard_normal((3, 1))}
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex_step"])
+@pytest.mark.parametrize("mode", ["all", "sample", "directional"])
+def test_a_correct_gradient_passes_in_every_method_and_mode(method, mode) -> None:
+    report = check_gradients(_tanh_loss, _tanh_grad, _params(), method=method, mode=mode, samples=4)
+    assert report.passed, report.summary()
+    assert report.method == method and report.mode == mode
+    counts = {p.name: p.checked for p in report.parameters}
+    if mode == "all":
+        assert counts == {"W": 15, "b": 3}
+    elif mode == "sample":
+        assert counts == {"W": 4, "b": 3}
+    else:
+        assert counts == {"W": 16, "b": 16, "(all)": 16}
+    if method == "complex_step":
+        assert max(p.max_relative_error for p in report.parameters) < 1e-12
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex_step"])
+def test_one_wrong_entry_fails_and_the_message_says_where(method) -> None:
+    def wrong(p):
+        g = _tanh_grad(p)
+        g["W"][1, 2] *= 1.001
+        return g
+
+    with pytest.raises(AssertionError) as info:
+        assert_gradients(_tanh_loss, wrong, _params(), method=method, mode="all")
+    text = str(info.value)
+    assert "gradient of W disagrees" in text
+    assert "(1, 2):" in text and "WRONG" in text
+    assert f"{TOLERANCES[np.dtype(np.float64)].rtol:.1e}" in text
+    report = check_gradients(_tanh_loss, wrong, _params(), method=method, mode="all")
+    assert report.failed == ("W",)
+    assert report["W"].worst_index == (1, 2)
+    assert report["W"].analytic == pytest.approx(1.001 * _tanh_grad(_params())["W"][1, 2])
+    assert report["W"].numerical == pytest.approx(_tanh_grad(_params())["W"][1, 2], rel=1e-6)
+
+
+def test_auto_mode_checks_every_coordinate_until_the_limit() -> None:
+    assert check_gradients(_tanh_loss, _tanh_grad, _params()).mode == "all"
+    report = check_gradients(_tanh_loss, _tanh_grad, _params(), max_coordinates=10)
+    assert report.mode == "directional" and report.passed
+
+
+def test_the_callers_arrays_are_not_changed_and_float32_gradients_warn() -> None:
+    params = {k: v.astype(np.float32) for k, v in _params().items()}
+    before = {k: v.copy() for k, v in params.items()}
+
+    def grad32(p):
+        return {k: v.astype(np.float32) for k, v in _tanh_grad(p).items()}
+
+    with pytest.warns(LowPrecisionGradientWarning, match="float32"):
+        report = check_gradients(_tanh_loss, grad32, params)
+    assert report.passed and report.gradient_dtype == "float32"
+    assert report["W"].rtol == TOLERANCES[np.dtype(np.float32)].rtol
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+        assert params[k].dtype == np.float32
+
+
+# -- kinks --------------------------------------------------------------------------------------
+
+
+def _relu_problem():
+    """A ReLU layer with pre-activations exactly 0: b = 0 and an all-zero input column."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((4, 6))
+    X[:, 0] = 0.0
+    c = rng.standard_normal(3)
+    params = {"W": rng.standard_normal((3, 4)), "b": np.zeros((3, 1))}
+
+    def loss(p):
+        return float(np.mean(c @ np.maximum(p["W"] @ X + p["b"], 0.0)))
+
+    def grad(p, ge=False):
+        Z = p["W"] @ X + p["b"]
+        mask = (Z >= 0) if ge else (Z > 0)
+        dZ = (c[:, None] * mask) / X.shape[1]
+        return {"W": dZ @ X.T, "b": dZ.sum(axis=1, keepdims=True)}
+
+    return loss, grad, params
+
+
+@pytest.mark.parametrize("ge", [False, True], ids=["mask z>0", "mask z>=0"])
+def test_a_correct_relu_gradient_on_the_kink_passes_and_the_kinks_are_counted(ge) -> None:
+    loss, grad, params = _relu_problem()
+    report = check_gradients(loss, lambda p: grad(p, ge), params, mode="all")
+    assert report.passed, report.summary()
+    assert report["b"].kinks == 3
+
+
+def test_a_wrong_gradient_next_to_kinks_still_fails() -> None:
+    loss, grad, params = _relu_problem()
+
+    def wrong(p):
+        g = grad(p)
+        g["W"] = g["W"] * 1.01
+        return g
+
+    report = check_gradients(loss, wrong, params, mode="all")
+    assert report.failed == ("W",)
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "grad", "params", "error", "message"),
+    [
+        (_tanh_loss, _tanh_grad, {}, TypeError, "non-empty dict"),
+        (_tanh_loss, _tanh_grad, {"W": np.ones((3, 5), int)}, TypeError, "float array"),
+        (_tanh_loss, _tanh_grad, {**_params(), "W": np.full((3, 5), np.nan)}, ValueError, "NaN"),
+        (_tanh_loss, lambda p: {"W": p["W"]}, _params(), ValueError, "grad returned keys"),
+        (_tanh_loss, lambda p: {**_tanh_grad(p), "b": p["b"].T}, _params(), ValueError, "shape"),
+        (
+            _tanh_loss,
+            lambda p: {**_tanh_grad(p), "b": p["b"] * np.nan},
+            _params(),
+            ValueError,
+            r"grad\['b'\] contains NaN",
+        ),
+        (lambda p: np.nan, _tanh_grad, _params(), ValueError, "finite loss"),
+    ],
+)
+def test_bad_input_is_named(loss, grad, params, error, message) -> None:
+    with pytest.raises(error, match=message):
+        check_gradients(loss, grad, params)
+
+
+def test_unknown_mode_or_method_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown mode 'every'"):
+        check_gradients(_tanh_loss, _tanh_grad, _params(), mode="every")
+    with pytest.raises(ValueError, match="unknown method 'forward'"):
+        check_gradients(_tanh_loss, _tanh_grad, _params(), method="forward")
+
+
+# -- every network, style and variant -----------------------------------------------------------
+
+# Measured (seed 0, the first 64 training examples of each protocol): the parameters whose
+# hand-written gradient disagrees with finite differences of the variant's own loss. Only the
+# published 003/004 derivations, whose bias gradients are one scalar sum over all of dZ, fail
+# (and so do the directions over all parameters at once, the row "(all)").
+FD_FINDINGS = {
+    ("relu_10_10", "published"): ("b1", "b2", "(all)"),
+    ("relu_16_16", "published"): ("b1", "b2", "b3", "(all)"),
+}
+# Measured likewise against jax.grad. own_forward: autodiff of the variant's own forward and
+# loss; 002's published loss takes log(Y_hat + 1e-8), whose derivative the hand-written
+# A - Y is not (relative difference up to ~1e-5). independent: autodiff of the spec's
+# network written in jax.nn; 001's published sigmoid and softmax carry 1e-5 offsets.
+JAX_FINDINGS = {
+    ("relu_10_10", "published", "own_forward"): ("b1", "b2"),
+    ("relu_10_10", "published", "independent"): ("b1", "b2"),
+    ("relu_16_16", "published", "own_forward"): ("b1", "b2", "b3"),
+    ("relu_16_16", "published", "independent"): ("b1", "b2", "b3"),
+    ("relu_532", "published", "own_forward"): ("W1", "b1", "W2", "b2"),
+    ("sigmoid_16_16", "published", "independent"): ("W1", "b1", "W2", "b2", "W3", "b3"),
+}
+CASES = list(itertools.product(sorted(NETWORKS), VARIANTS))
+
+
+@pytest.fixture(scope="module")
+def batches(mnist):
+    out = {}
+    for name, variant in CASES:
+        data = prepare(NETWORKS[name], variant, mnist, seed=0)
+        out[name, variant] = (data.X_train[:, :64].astype(np.float64), data.y_train[:64])
+    return out
+
+
+@pytest.mark.mnist
+@pytest.mark.parametrize(
+    "style", ["loop", "vectorized", pytest.param("gpu", marks=pytest.mark.gpu)]
+)
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_finite_differences_judge_every_network_as_measured(name, variant, style, batches) -> None:
+    net = network(name, style=style, variant=variant)
+    X, y = batches[name, variant]
+    params = net.init_params(0)
+    with document_warnings(name, variant):
+        report = check_gradients(
+            lambda p: net.loss(p, X, y), lambda p: net.gradients(p, X, y), params,
+            mode="directional", directions=8,
+        )  # fmt: skip
+    assert report.failed == FD_FINDINGS.get((name, variant), ()), report.summary()
+
+
+@pytest.mark.mnist
+def test_every_coordinate_of_relu_10_10_passes(batches) -> None:
+    net = network("relu_10_10")
+    X, y = batches["relu_10_10", "reference"]
+    report = check_gradients(
+        lambda p: net.loss(p, X, y), lambda p: net.gradients(p, X, y), net.init_params(0)
+    )
+    assert report.mode == "all" and report.passed, report.summary()
+    assert sum(p.checked for p in report.parameters) == NETWORKS["relu_10_10"].parameter_count
+
+
+@pytest.mark.jax
+@pytest.mark.mnist
+@pytest.mark.parametrize("formulation", ["own_forward", "independent"])
+@pytest.mark.parametrize(
+    "style", ["loop", "vectorized", pytest.param("gpu", marks=pytest.mark.gpu)]
+)
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_jax_judges_every_network_as_measured(name, variant, style, formulation, batches) -> None:
+    from oracles.jax_oracle import check_against_jax
+
+    net = network(name, style=style, variant=variant)
+    X, y = batches[name, variant]
+    params = {k: v.astype(np.float64) for k, v in net.init_params(0).items()}
+    with document_warnings(name, variant):
+        report = check_against_jax(net, params, X, y, formulation)
+    assert report.failed == JAX_FINDINGS.get((name, variant, formulation), ()), report.summary()
+    if report.passed:
+        assert max(p.max_relative_error for p in report.parameters) < 1e-6
+
+
+@pytest.mark.jax
+def test_jax_oracle_catches_a_wrong_forward_that_own_forward_cannot() -> None:
+    """A recipe whose forward and backward are consistently wrong passes own_forward
+    but fails against the independent formulation."""
+    from oracles.jax_oracle import check_against_jax
+
+    net = network("sigmoid_16_16", variant="published")
+    rng = np.random.default_rng(0)
+    X, y = rng.random((784, 32)), rng.integers(0, 10, 32)
+    params = net.init_params(0)
+    assert check_against_jax(net, params, X, y, "own_forward").passed
+    assert not check_against_jax(net, params, X, y, "independent").passed
