@@ -1,7 +1,8 @@
 """Root test configuration: hypothesis profiles, and skips for GPU and JAX tests with reasons.
 
 Choose a hypothesis profile with HYPOTHESIS_PROFILE: ``dev`` (default, quick), ``ci``
-(derandomized, no deadline, prints the reproduction blob) or ``thorough`` (many examples).
+(derandomized, no deadline, prints the reproduction blob), ``ci-seeded`` (ci, but honouring
+--hypothesis-seed, for flakiness runs) or ``thorough`` (many examples).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from hypothesis import settings
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
+# ci without derandomize, so that --hypothesis-seed takes effect: for flakiness runs.
+settings.register_profile("ci-seeded", settings.get_profile("ci"), derandomize=False)
 settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

@@ -211,13 +211,17 @@ def network(name: str, *, style: str = "vectorized", variant: str = "reference")
     style: "loop", "vectorized" or "gpu" (needs CuPy and a CUDA device);
     variant: "reference" (correct, stable mathematics) or "published" (the document's own).
     """
-    if name not in NETWORKS:
+    if not isinstance(name, str) or name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; expected one of {sorted(NETWORKS)}")
+    return build(NETWORKS[name], style=style, variant=variant)
+
+
+def build(spec: NetworkSpec, *, style: str = "vectorized", variant: str = "reference") -> Network:
+    """A Network for any ``spec``, such as a registry spec with other layer sizes."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    spec = NETWORKS[name]
     return Network(
         spec=spec,
         style=style,

@@ -65,6 +65,7 @@ _STABLE_RELU_64 = Derivation(
 )
 
 _M_GLOBAL = Departure(
+    "scale",
     "1/m uses a global m, the size of the whole training set; it equals the batch size in the "
     "published full-batch training, so the batch's own m is used (no numerical effect there)",
     "m is defined once from the training data and read inside the backward pass",
@@ -105,11 +106,13 @@ _RELU_500_150 = NetworkSpec(
     ),
     departures=(
         Departure(
+            "test_input_scale",
             "the test set is fed unscaled (pixels 0..255) while training used X / 255",
             "forward_propagation(W1, b1, W2, b2, W3, b3, cp.array(x_test.reshape(10000, 784)).T)"
             " (cell 18), against X = x_train.reshape(60000, 784).T / np.max(x_train) (cell 5)",
         ),
         Departure(
+            "loss",
             "the loss adds 1e-8 inside the log",
             "loss = -cp.mean(cp.sum(train_labels * cp.log(Y_hat + 1e-8), axis=0)) (cell 15)",
         ),
@@ -173,20 +176,30 @@ _SIGMOID_16_16 = NetworkSpec(
     ),
     departures=(
         Departure(
+            "activation",
             "the sigmoid is computed as 1/(1+exp(-Z+1e-5)): shifted by 1e-5, and exp(-Z) "
             "overflows for Z < -709, which raw 0..255 pixels reach",
             "A1 = 1/(1+np.exp(-Z1+1e-5)) # sigmoid",
         ),
         Departure(
+            "softmax",
             "the softmax is exp(Z+1e-5)/sum(exp(Z+1e-5)), with no shift by the maximum",
             "y = np.exp(Z3+1e-5); y /= sum(y) # softmax ... 'I added a small value of 10^-5 to "
             "prevent the exponent function from vanishing'",
         ),
         Departure(
+            "activation_derivative",
             "the derivative is taken from the output, A*(1-A), of the shifted sigmoid",
             "dz2 = A2*(1 - A2)*da2",
         ),
         Departure(
+            "loss",
+            "the cross-entropy is the log of the softmax output (the post shows no code for "
+            "it), not computed from the logits",
+            "'The cost function is categorical cross entropy.'",
+        ),
+        Departure(
+            "shape",
             "biases are 1-D arrays of shape (16,); kept here as (16, 1), the same arithmetic "
             "per example",
             "B1 = np.random.rand(16) - 0.5       # 16x1 matrix",
@@ -250,17 +263,20 @@ _RELU_532 = NetworkSpec(
     ),
     departures=(
         Departure(
+            "params_dtype",
             "the inputs are float32 but the weights float64 (np.random.randn), so every "
             "product is computed in float64",
             "X_train = np.array(X_train, dtype=np.float32) / 255 ... weights = "
             "np.random.randn(output_dim, input_dim) * np.sqrt(2.0 / input_dim)",
         ),
         Departure(
+            "activation_derivative",
             "the ReLU mask is taken on the hidden output, not the pre-activation",
             "error_hidden_layer = np.dot(weights_output_layer.T, error_output_layer) * "
             "(hidden_output > 0)",
         ),
         Departure(
+            "loss",
             "the loss adds 1e-8 inside the log",
             "loss_value = -np.mean(np.sum(one_hot_targets * np.log(predictions.T + 1e-8), axis=1))",
         ),
@@ -315,19 +331,28 @@ _RELU_10_10 = NetworkSpec(
     ),
     departures=(
         Departure(
+            "bias_gradient",
             "the bias gradients are summed over every entry of dZ, units and examples, into "
             "one scalar shared by all units",
             "db2 = 1 / m * np.sum(dZ2) ... db1 = 1 / m * np.sum(dZ1)",
         ),
         Departure(
+            "softmax",
             "the softmax exponentiates without subtracting the column maximum",
             "def softmax(Z): return np.exp(Z) / sum(np.exp(Z))",
         ),
         Departure(
+            "one_hot",
             "the one-hot width is labels.max() + 1, taken from the batch, not 10",
             "one_hot_Y = np.zeros((Y.size, Y.max() + 1))",
         ),
         Departure(
+            "loss",
+            "the cross-entropy is taken as the log of the softmax output, not from the logits",
+            "J(y_hat, y) = -sum_i y_i log(y_hat_i)",
+        ),
+        Departure(
+            "prose",
             "the prose gives dA2 = Y - A2 (the opposite sign); the code, followed here, "
             "uses dZ2 = A2 - one_hot_Y",
             "'Turns out that this derivative is simply: dA^{[2]} = Y - A^{[2]}'",
@@ -382,18 +407,26 @@ _RELU_16_16 = NetworkSpec(
     ),
     departures=(
         Departure(
+            "bias_gradient",
             "the bias gradient is one sum over dZ, read as np.sum over every entry (a scalar "
             "shared by all units), as in the notebook these notes follow",
             "For db_3: (1/m) sum_{i=1}^m dZ_i -> 'but we need to sum the value for each "
             "column to give one value for each sample'",
         ),
         Departure(
+            "one_hot",
             "the one-hot width is y.max() + 1, taken from the labels, not 10",
             "out_col = np.zeros([y_train.size, y_max() + 1])",
         ),
         Departure(
+            "softmax",
             "the softmax is written e^z / sum e^z, with no shift by the maximum",
             "a_2 = softmax(z_2); A_3 = e^z / ...",
+        ),
+        Departure(
+            "loss",
+            "the cross-entropy is taken as the log of the softmax output, not from the logits",
+            "L = -(1/m) sum_{i=1}^m log A_{i3} ... cross Entropy loss",
         ),
     ),
     published_result=PublishedResult(

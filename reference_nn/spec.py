@@ -114,8 +114,15 @@ class Derivation:
 
 @dataclass(frozen=True)
 class Departure:
-    """One place where the published variant departs from the reference, and the passage."""
+    """One place where the published variant departs from the reference, and the passage.
 
+    ``concerns`` names what it touches: a Derivation field (``activation``,
+    ``activation_derivative``, ``softmax``, ``one_hot``, ``bias_gradient``, ``loss``,
+    ``params_dtype``, ``test_input_scale``), or ``scale``, ``shape`` or ``prose`` for what
+    has no numerical effect here.
+    """
+
+    concerns: str
     what: str
     passage: str
 
