@@ -39,7 +39,14 @@ from numpy.typing import NDArray
 
 from oracles.differences import Estimates, estimates
 from oracles.report import GradientReport, ParameterReport
-from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for, tolerance_for
+from oracles.tolerances import (
+    EPS64,
+    LOSS_ROUNDING_ULPS,
+    RELATIVE_STEPS,
+    Tolerance,
+    step_for,
+    tolerance_for,
+)
 
 __all__ = [
     "LowPrecisionGradientWarning",
@@ -51,6 +58,7 @@ Params = Mapping[str, NDArray[Any]]
 MODES = ("auto", "all", "sample", "directional")
 METHODS = ("central", "richardson", "complex_step")
 ALL_PARAMETERS = "(all)"
+RETRY_LEVELS = 3  # steps h/8, h/64, h/512 after h
 
 
 class LowPrecisionGradientWarning(UserWarning):
@@ -143,21 +151,32 @@ def _judge(
         allowed = _allowed(est.forward, est.backward, tol, 8.0 * noise_unit / est.step)
         return abs(est.forward - est.backward) <= allowed
 
-    kink = not smooth(first)
-    match = one_sided_match(first) if kink else None
-    if match is not None:
-        return _Verdict(a, match[0], match[1], True, True, False)
-    second = estimates(g, f0, h / 8)
-    ok_small, allowed_small = close(second.central, second.step, 1.0)
-    if ok_small:
-        return _Verdict(a, second.central, allowed_small, True, kink, False)
-    if not smooth(second):
-        match = one_sided_match(second)
+    # Not within tolerance at h. Either the gradient is wrong, or a kink (or strong
+    # curvature) lies within 2h: look closer, in steps of h/8 down to an eighth of the
+    # central method's own step (so that rounding noise stays small), and judge on the
+    # central difference, or on a one-sided one where the slice is not smooth.
+    min_step = h / RELATIVE_STEPS[method] * RELATIVE_STEPS["central"] / 8
+    kink = smooth_somewhere = False
+    est = first
+    for level in range(RETRY_LEVELS + 1):
+        if level:
+            if h / 8**level < min_step:
+                break
+            est = estimates(g, f0, h / 8**level)
+            ok, room = close(est.central, est.step, 1.0)
+            if ok:
+                return _Verdict(a, est.central, room, True, kink, False)
+        if smooth(est):
+            smooth_somewhere = True
+            continue
+        kink = True
+        match = one_sided_match(est)
         if match is not None:
             return _Verdict(a, match[0], match[1], True, True, False)
-        if kink:
-            return _Verdict(a, n, allowed, True, True, True)
-    return _Verdict(a, n, allowed, False, kink, False)
+    if smooth_somewhere:
+        return _Verdict(a, n, allowed, False, kink, False)
+    # A branch switch on both sides at every step: this coordinate cannot be judged.
+    return _Verdict(a, n, allowed, True, True, True)
 
 
 def _judge_complex(

@@ -28,7 +28,7 @@ Style = Literal["loop", "vectorized", "gpu"]
 STYLES: tuple[Style, ...] = ("loop", "vectorized", "gpu")
 
 Array = Any
-Params = dict[str, NDArray[np.floating]]
+Params = dict[str, NDArray[Any]]
 
 
 @dataclass(frozen=True)

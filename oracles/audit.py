@@ -1,0 +1,441 @@
+"""The derivation audit: every document x variant x style x oracle x parameter, measured.
+
+For each network it takes the first ``examples`` training columns of the document's own
+protocol and the document's own initialisation (seed ``seed``), in float64, and judges
+each style's hand-written gradients against finite differences and against JAX. It also
+probes each variant's primitives for the properties the test suite checks. Every verdict
+comes from a measurement; the findings are composed from those measurements and from
+the spec's list of where the published code departs, with its passage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import scipy.special
+
+from oracles.check import ALL_PARAMETERS, check_gradients
+from oracles.report import GradientReport
+from oracles.tolerances import TOLERANCES
+from reference_nn import NETWORKS, VARIANTS
+from reference_nn.gpu import gpu_unavailable_reason
+from reference_nn.network import Network, build, network
+from reference_nn.protocol import prepare
+from reference_nn.recipe import recipe_for
+from reference_nn.spec import Departure, NetworkSpec
+
+EXAMPLES = 64
+DIRECTIONS = 16
+MAX_COORDINATES = 8_000
+REVERSIBLE = ("activation", "activation_derivative", "softmax", "one_hot", "bias_gradient", "loss")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter's verdict from one oracle, for one network, variant and style."""
+
+    network: str
+    variant: str
+    style: str
+    oracle: str
+    formulation: str
+    parameter: str
+    max_relative_error: float
+    max_abs_error: float
+    passed: bool
+    mode: str
+    checked: int
+    kinks: int
+    set_aside: int
+    worst_index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    rtol: float
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        """What identifies this row across runs (for --baseline)."""
+        return (
+            self.network,
+            self.variant,
+            self.style,
+            self.oracle,
+            self.formulation,
+            self.parameter,
+        )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One property of one variant's primitives, measured."""
+
+    network: str
+    variant: str
+    property: str
+    concerns: str
+    passed: bool
+    measured: str
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A counterfactual: the published variant re-measured with one departure reverted.
+
+    ``check`` is ``backward`` (the backward against the variant's own forward),
+    ``forward`` (against the network the document describes) or a probed property.
+    """
+
+    network: str
+    check: str
+    concerns: str
+    departure: str
+    error_before: float
+    error_after: float
+    passed_after: bool
+
+
+@dataclass
+class Audit:
+    """Everything the audit measured, and how."""
+
+    rows: list[Row] = field(default_factory=list)
+    combined: list[Row] = field(default_factory=list)
+    probes: list[Probe] = field(default_factory=list)
+    attributions: list[Attribution] = field(default_factory=list)
+    styles: tuple[str, ...] = ()
+    skipped: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    mnist: Any = field(default=None, repr=False)
+
+    @property
+    def reference_passed(self) -> bool:
+        """True when every reference gradient passes every oracle in every style."""
+        return all(r.passed for r in self.rows + self.combined if r.variant == "reference")
+
+    def settings(self) -> dict[str, Any]:
+        """How the audit measured, for the reports."""
+        return {
+            "examples": EXAMPLES,
+            "seed": 0,
+            "dtype": "float64",
+            "finite_difference_modes": self.modes,
+            "directions": DIRECTIONS,
+            "max_coordinates_for_all": MAX_COORDINATES,
+            "tolerances": {str(k): asdict(v) for k, v in TOLERANCES.items()},
+            "styles": list(self.styles),
+            "skipped": self.skipped,
+            "machine": platform.platform(),
+            "seconds": round(self.seconds, 1),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON document written by --json."""
+        from oracles.findings import findings
+
+        return {
+            "results": [asdict(r) for r in self.rows],
+            "combined_directions": [asdict(r) for r in self.combined],
+            "properties": [asdict(p) for p in self.probes],
+            "attributions": [asdict(a) for a in self.attributions],
+            "findings": findings(self),
+            "settings": self.settings(),
+            "reference_passed": self.reference_passed,
+        }
+
+
+def _rows(
+    report: GradientReport, name: str, variant: str, style: str, oracle: str, formulation: str
+) -> Iterator[Row]:
+    for p in report.parameters:
+        yield Row(
+            network=name,
+            variant=variant,
+            style=style,
+            oracle=oracle,
+            formulation=formulation,
+            parameter=p.name,
+            max_relative_error=p.max_relative_error,
+            max_abs_error=p.max_abs_error,
+            passed=p.passed,
+            mode=p.mode,
+            checked=p.checked,
+            kinks=p.kinks,
+            set_aside=p.set_aside,
+            worst_index=p.worst_index,
+            analytic=p.analytic,
+            numerical=p.numerical,
+            rtol=p.rtol,
+        )
+
+
+@contextmanager
+def _published_overflow(variant: str) -> Iterator[None]:
+    """Published code may overflow exp() as the document's does; that is probed separately."""
+    with warnings.catch_warnings():
+        if variant == "published":
+            warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            warnings.filterwarnings("ignore", "divide by zero encountered", RuntimeWarning)
+        yield
+
+
+def available_styles() -> tuple[tuple[str, ...], dict[str, str]]:
+    """The styles this machine runs, and the reason for each one it cannot."""
+    reason = gpu_unavailable_reason()
+    if reason is None:
+        return ("loop", "vectorized", "gpu"), {}
+    return ("loop", "vectorized"), {"gpu": reason}
+
+
+def _jax_reason() -> str | None:
+    try:
+        importlib.import_module("jax")
+    except ImportError as exc:
+        return f"JAX does not import ({exc}); install the 'jax' extra"
+    return None
+
+
+def run_audit(
+    mnist: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    names: tuple[str, ...] = tuple(NETWORKS),
+    progress: Callable[[str], None] | None = None,
+) -> Audit:
+    """Measure every network x variant x available style x oracle on ``mnist``."""
+    started = time.perf_counter()
+    styles, skipped = available_styles()
+    jax_reason = _jax_reason()
+    if jax_reason:
+        skipped["jax"] = jax_reason
+    audit = Audit(styles=styles, skipped=skipped, mnist=mnist)
+    for name in names:
+        spec = NETWORKS[name]
+        audit.modes[name] = (
+            "all" if spec.parameter_count <= MAX_COORDINATES else f"directional x{DIRECTIONS}"
+        )
+        for variant in VARIANTS:
+            data = prepare(spec, variant, mnist, seed=0)
+            X = data.X_train[:, :EXAMPLES].astype(np.float64)
+            y = data.y_train[:EXAMPLES]
+            judge = network(name, variant=variant)
+            params = {k: v.astype(np.float64) for k, v in judge.init_params(0).items()}
+            for style in styles:
+                net = network(name, style=style, variant=variant)
+                _audit_style(audit, judge, net, params, X, y, with_jax=jax_reason is None)
+                if progress:
+                    progress(f"{name} {variant} {style}")
+            probes = probe_primitives(spec, variant, X, y, params)
+            audit.probes.extend(probes)
+            if variant == "published":
+                audit.attributions.extend(
+                    attribute(audit, spec, probes, X, y, params, with_jax=jax_reason is None)
+                )
+    audit.seconds = time.perf_counter() - started
+    return audit
+
+
+def _audit_style(
+    audit: Audit,
+    judge: Network,
+    net: Network,
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    with_jax: bool,
+) -> None:
+    name, variant, style = net.spec.name, net.variant, net.style
+    with _published_overflow(variant):
+        # Finite differences of the vectorised loss: the loop style's own loss equals it to
+        # 1e-12 (tested) and is 30 times slower to evaluate.
+        report = check_gradients(
+            lambda p: judge.loss(p, X, y),
+            lambda p: net.gradients(p, X, y),
+            params,
+            max_coordinates=MAX_COORDINATES,
+            directions=DIRECTIONS,
+        )
+        for row in _rows(report, name, variant, style, "finite_difference", ""):
+            (audit.combined if row.parameter == ALL_PARAMETERS else audit.rows).append(row)
+        if with_jax:
+            from oracles.jax_oracle import FORMULATIONS, check_against_jax
+
+            for formulation in FORMULATIONS:
+                report = check_against_jax(net, params, X, y, formulation)
+                audit.rows.extend(_rows(report, name, variant, style, "jax", formulation))
+
+
+def _measure(fn: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+    """Run a property measurement; a floating-point warning or error is itself a failure."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            passed, measured = fn()
+        except (ValueError, FloatingPointError, TypeError) as exc:
+            return False, f"raised {type(exc).__name__}: {exc}"
+    runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    if runtime:
+        return False, f"{measured}; warned: {runtime[0].message}"
+    return passed, measured
+
+
+def probe_primitives(
+    spec: NetworkSpec,
+    variant: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+) -> list[Probe]:
+    """The properties of the property suite, measured once on this variant's primitives."""
+    recipe = recipe_for(spec.derivation(variant))
+    rng = np.random.default_rng(0)  # the same probes for every variant and counterfactual
+    probes: list[Probe] = []
+
+    def add(prop: str, concerns: str, fn: Callable[[], tuple[bool, str]]) -> None:
+        passed, measured = _measure(fn)
+        probes.append(Probe(spec.name, variant, prop, concerns, passed, measured))
+
+    def softmax_large() -> tuple[bool, str]:
+        Z = rng.uniform(-1e3, 1e3, (10, 8))
+        A = recipe.softmax(Z)
+        error = float(np.nanmax(np.abs(A - scipy.special.softmax(Z, axis=0))))
+        finite = bool(np.all(np.isfinite(A)))
+        return finite and error < 1e-12, f"finite={finite}, max |A - scipy| = {error:.1e}"
+
+    def loss_large() -> tuple[bool, str]:
+        Z = rng.uniform(-1e3, 1e3, (10, 8))
+        labels = np.arange(8) % 10
+        Y = recipe.one_hot(np.append(labels, 9), 10)[:, :8]
+        value = float(recipe.loss(Z, recipe.softmax(Z), Y))
+        expected = float(np.mean(scipy.special.logsumexp(Z, axis=0) - Z[labels, np.arange(8)]))
+        return abs(value - expected) <= 1e-9 * abs(expected), (
+            f"loss {value:.6g} against the log-sum-exp form {expected:.6g}"
+        )
+
+    def one_hot_width() -> tuple[bool, str]:
+        Y = recipe.one_hot(np.array([0, 1, 2, 3]), 10)
+        return Y.shape == (10, 4), f"labels 0..3 with 10 classes give shape {Y.shape}"
+
+    def activation_symmetry() -> tuple[bool, str]:
+        Z = np.linspace(-30, 30, 61)
+        error = float(np.max(np.abs(recipe.activation(-Z) - (1 - recipe.activation(Z)))))
+        return error < 1e-12, f"max |s(-x) - (1 - s(x))| = {error:.1e}"
+
+    def activation_extreme() -> tuple[bool, str]:
+        A = recipe.activation(np.array([-1e4, -800.0, 0.0, 800.0, 1e4]))
+        ok = bool(np.all(np.isfinite(A)) and np.all((A >= 0) & (A <= 1)))
+        return ok, f"values at -1e4..1e4: {np.array2string(A, precision=3)}"
+
+    def huge_weights() -> tuple[bool, str]:
+        net = build(spec, variant=variant)
+        big = {k: v * 1e3 for k, v in params.items()}
+        labels = y.copy()
+        labels[0] = 9
+        value, grads = net.loss_and_gradients(big, X, labels)
+        finite = np.isfinite(value) and all(np.all(np.isfinite(g)) for g in grads.values())
+        return bool(finite), f"loss {value:.4g} with weights x 1e3"
+
+    add("softmax of logits in +-1e3 is finite and equals scipy's", "softmax", softmax_large)
+    add("cross-entropy of logits in +-1e3 equals the log-sum-exp form", "loss", loss_large)
+    add("one-hot width is the number of classes", "one_hot", one_hot_width)
+    if spec.hidden_activation == "sigmoid":
+        add("sigmoid(-x) = 1 - sigmoid(x)", "activation", activation_symmetry)
+        add("sigmoid finite in [0, 1] at +-1e4, without warnings", "activation", activation_extreme)
+    add("loss and gradients finite for weights x 1e3", "softmax", huge_weights)
+    return probes
+
+
+def _reverted(spec: NetworkSpec) -> Iterator[tuple[Departure, NetworkSpec]]:
+    """For each departure that names a primitive, the spec with that primitive reverted."""
+    for departure in spec.departures:
+        field_name = departure.concerns
+        if field_name not in REVERSIBLE:
+            continue
+        reference = getattr(spec.reference, field_name)
+        if getattr(spec.published, field_name) == reference:
+            continue
+        yield departure, replace(spec, published=replace(spec.published, **{field_name: reference}))
+
+
+def _gradient_error(
+    spec: NetworkSpec,
+    check: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+    with_jax: bool,
+) -> tuple[float, bool]:
+    """(max relative error, passed) of the published backward of ``spec`` under ``check``."""
+    net = build(spec, variant="published")
+    with _published_overflow("published"):
+        if with_jax:
+            from oracles.jax_oracle import Formulation, check_against_jax
+
+            formulation: Formulation = "own_forward" if check == "backward" else "independent"
+            report = check_against_jax(net, params, X, y, formulation)
+        elif check == "backward":
+            report = check_gradients(
+                lambda p: net.loss(p, X, y), lambda p: net.gradients(p, X, y), params,
+                mode="directional", directions=DIRECTIONS,
+            )  # fmt: skip
+        else:
+            return float("nan"), False
+    return max(p.max_relative_error for p in report.parameters), report.passed
+
+
+def attribute(
+    audit: Audit,
+    spec: NetworkSpec,
+    probes: list[Probe],
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+    *,
+    with_jax: bool,
+) -> list[Attribution]:
+    """Which departure causes each published failure: re-measure with each one reverted."""
+    out: list[Attribution] = []
+    failing = {
+        "backward": [
+            r for r in audit.rows
+            if r.network == spec.name and r.variant == "published" and not r.passed
+            and (r.oracle == "finite_difference" or r.formulation == "own_forward")
+        ],
+        "forward": [
+            r for r in audit.rows
+            if r.network == spec.name and r.variant == "published" and not r.passed
+            and r.formulation == "independent"
+        ],
+    }  # fmt: skip
+    for check, rows in failing.items():
+        if not rows:
+            continue
+        before = max(r.max_relative_error for r in rows)
+        for departure, reverted in _reverted(spec):
+            after, passed = _gradient_error(reverted, check, X, y, params, with_jax)
+            out.append(
+                Attribution(
+                    spec.name, check, departure.concerns, departure.what, before, after, passed
+                )
+            )
+    for probe in probes:
+        if probe.passed:
+            continue
+        for departure, reverted in _reverted(spec):
+            again = {p.property: p for p in probe_primitives(reverted, "published", X, y, params)}
+            passed = again[probe.property].passed
+            out.append(
+                Attribution(
+                    spec.name, probe.property, departure.concerns, departure.what,
+                    float("nan"), float("nan"), passed,
+                )
+            )  # fmt: skip
+    return out

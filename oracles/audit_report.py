@@ -1,0 +1,301 @@
+"""The audit as a person reads it: terminal tables, Markdown, PNG figures; and --baseline."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracles.audit import Audit, Row
+from reference_nn import NETWORKS, VARIANTS
+
+ORACLE_COLUMNS = (
+    ("finite_difference", None, "FD"),
+    ("jax", "own_forward", "JAX-own"),
+    ("jax", "independent", "JAX-ind"),
+)
+
+
+def _cell(rows: list[Row]) -> str:
+    if not rows:
+        return "-"
+    worst = max(rows, key=lambda r: r.max_relative_error)
+    mark = "ok" if all(r.passed for r in rows) else "WRONG"
+    return f"{worst.max_relative_error:.1e} {mark}"
+
+
+def _columns(audit: Audit) -> list[tuple[str, str, str | None, str]]:
+    return [
+        (style, oracle, formulation, f"{style[:4]}/{label}")
+        for style in audit.styles
+        for oracle, formulation, label in ORACLE_COLUMNS
+        if oracle == "finite_difference" or "jax" not in audit.skipped
+    ]
+
+
+def _select(rows: Iterable[Row], **match: Any) -> list[Row]:
+    return [r for r in rows if all(getattr(r, k) == v for k, v in match.items() if v is not None)]
+
+
+def table(audit: Audit, name: str) -> list[list[str]]:
+    """Rows (variant, parameter, one cell per style x oracle) for one network."""
+    spec = NETWORKS[name]
+    out = []
+    for variant in VARIANTS:
+        for parameter in spec.parameter_names:
+            cells = [variant, parameter]
+            for style, oracle, formulation, _ in _columns(audit):
+                cells.append(
+                    _cell(
+                        _select(
+                            audit.rows,
+                            network=name,
+                            variant=variant,
+                            parameter=parameter,
+                            style=style,
+                            oracle=oracle,
+                            formulation=formulation,
+                        )
+                    )
+                )
+            out.append(cells)
+    return out
+
+
+def _heading(name: str) -> str:
+    c = NETWORKS[name].citation
+    by = f", {c.author}" if c.author else ""
+    return f'{name}: {c.document}, "{c.title}"{by}'
+
+
+def _finding_lines(entry: dict[str, Any]) -> list[str]:
+    lines = [f"reference: {entry['reference']}"]
+    if not entry["published"]:
+        lines.append("published: every gradient and probed property passes")
+    for item in entry["published"]:
+        lines.append(f"published: {item['what']}; {item['measured']}")
+        for cause in item["causes"]:
+            lines.append(f"    caused by: {cause['what']} ({item['attribution']})")
+            lines.append(f"      passage: {cause['passage']}")
+    return lines
+
+
+def terminal(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
+    """The audit for a terminal: a table and the findings per document, then a summary."""
+    columns = ["variant", "param"] + [label for *_, label in _columns(audit)]
+    out: list[str] = []
+    for name in found:
+        body = table(audit, name)
+        widths = [max(len(r[i]) for r in [columns, *body]) for i in range(len(columns))]
+        out.append(_heading(name))
+        out.append(f"  finite differences: mode {audit.modes[name]}")
+        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in body:
+            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        out.extend("  " + line for line in _finding_lines(found[name]))
+        out.append("")
+    out.append(summary(audit, found))
+    return "\n".join(out)
+
+
+def summary(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
+    """A few lines: what was measured, and the overall verdict."""
+    checks = len(audit.rows) + len(audit.combined)
+    wrong_published = [n for n, e in found.items() if not e["published_gradients_pass"]]
+    lines = [
+        f"audit: {checks} gradient checks on {len(found)} networks x {len(VARIANTS)} variants "
+        f"x styles {', '.join(audit.styles)} in {audit.seconds:.0f} s "
+        f"({audit.settings()['examples']} examples, float64)",
+    ]
+    for what, why in audit.skipped.items():
+        lines.append(f"not run: {what}: {why}")
+    lines.append(
+        "reference gradients: "
+        + ("all pass" if audit.reference_passed else "SOME ARE WRONG (exit status 1)")
+    )
+    lines.append(
+        "published derivations with a wrong gradient: "
+        + (", ".join(wrong_published) if wrong_published else "none")
+    )
+    return "\n".join(lines)
+
+
+def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
+    """The same as the terminal output, as a Markdown report."""
+    labels = ["variant", "param"] + [label for *_, label in _columns(audit)]
+    out = ["# Derivation audit", "", "```", summary(audit, found), "```", ""]
+    out.append(
+        "Cells give the maximum relative error over the parameter's checked coordinates or "
+        "directions, and the verdict. FD: finite differences; JAX-own: jax.grad of the "
+        "variant's own forward and loss; JAX-ind: jax.grad of the network the document "
+        "describes, written independently in jax.nn."
+    )
+    for name, entry in found.items():
+        out += [
+            "",
+            f"## {_heading(name)}",
+            "",
+            f"Finite differences: mode {audit.modes[name]}.",
+            "",
+        ]
+        out.append("| " + " | ".join(labels) + " |")
+        out.append("|" + "---|" * len(labels))
+        for row in table(audit, name):
+            out.append("| " + " | ".join(row) + " |")
+        out += ["", f"- **Reference**: {entry['reference']}"]
+        if not entry["published"]:
+            out.append("- **Published**: every gradient and probed property passes.")
+        for item in entry["published"]:
+            out.append(f"- **Published**: {item['what']}; {item['measured']}.")
+            for cause in item["causes"]:
+                out.append(
+                    f"  - caused by {cause['what']} ({item['attribution']}): `{cause['passage']}`"
+                )
+        if entry["unmeasured_departures"]:
+            out.append("- Departures with no effect measured by this audit:")
+            for d in entry["unmeasured_departures"]:
+                out.append(f"  - {d['what']}")
+    return "\n".join(out) + "\n"
+
+
+def plots(audit: Audit, found: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
+    """A heat map of relative errors per parameter and document, per variant, and for
+    each failing parameter the analytic against the numerical gradient; returns the PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    names = list(found)
+    params = sorted(
+        {p for n in names for p in NETWORKS[n].parameter_names}, key=lambda p: (p[1:], p[0])
+    )
+    panels = [
+        (oracle, formulation, label)
+        for oracle, formulation, label in ORACLE_COLUMNS
+        if _select(audit.rows, oracle=oracle, formulation=formulation or "")
+    ]
+    size = (5.5 * len(VARIANTS), (0.5 * len(names) + 1.5) * len(panels))
+    fig, axes = plt.subplots(len(panels), len(VARIANTS), figsize=size, squeeze=False)
+    for row, (oracle, formulation, label) in enumerate(panels):
+        for ax, variant in zip(axes[row], VARIANTS, strict=True):
+            grid = np.full((len(names), len(params)), np.nan)
+            for i, name in enumerate(names):
+                for j, param in enumerate(params):
+                    rows = _select(
+                        audit.rows, network=name, variant=variant, parameter=param,
+                        oracle=oracle, formulation=formulation or "",
+                    )  # fmt: skip
+                    if rows:
+                        grid[i, j] = max(r.max_relative_error for r in rows)
+            logs = np.log10(np.maximum(grid, 1e-17))
+            image = ax.imshow(logs, vmin=-16, vmax=1, cmap="viridis")
+            ax.set_xticks(range(len(params)), params)
+            ax.set_yticks(range(len(names)), names)
+            ax.set_title(f"{label}, {variant}: log10 max relative error", fontsize=9)
+            for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
+                ax.text(j, i, f"{logs[i, j]:.0f}", ha="center", va="center", color="w", fontsize=7)
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    path = folder / "relative_errors.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    written.extend(_scatter_failures(audit, folder, plt))
+    return written
+
+
+def _scatter_failures(audit: Audit, folder: Path, plt: Any) -> list[Path]:
+    written: list[Path] = []
+    failing = sorted(
+        {(r.network, r.parameter) for r in audit.rows if not r.passed and r.variant == "published"}
+    )
+    if audit.mnist is None:
+        return written
+    for name, parameter in failing:
+        with warnings.catch_warnings():
+            # The document's own sigmoid (001) overflows exp(), as published.
+            warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
+            numerical, analytic = _sampled_gradient(audit, name, parameter)
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.scatter(numerical, analytic, s=8)
+        low = float(min(numerical.min(), analytic.min()))
+        high = float(max(numerical.max(), analytic.max()))
+        ax.plot([low, high], [low, high], "k--", lw=0.8, label="analytic = numerical")
+        ax.set_xlabel("numerical (central difference)")
+        ax.set_ylabel("analytic (published backward)")
+        ax.set_title(f"{name} published: {parameter}")
+        ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        path = folder / f"{name}_published_{parameter}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _sampled_gradient(audit: Audit, name: str, parameter: str) -> tuple[np.ndarray, np.ndarray]:
+    """(numerical, analytic) for up to 200 sampled coordinates of one published parameter."""
+    from oracles.differences import central_difference
+    from oracles.tolerances import step_for
+    from reference_nn.network import network
+    from reference_nn.protocol import prepare
+
+    examples = int(audit.settings()["examples"])
+    net = network(name, variant="published")
+    data = prepare(NETWORKS[name], "published", audit.mnist, seed=0)
+    X, y = data.X_train[:, :examples].astype(np.float64), data.y_train[:examples]
+    params = {k: v.astype(np.float64) for k, v in net.init_params(0).items()}
+    analytic = net.gradients(params, X, y)[parameter].ravel()
+    indices = np.random.default_rng(0).choice(analytic.size, min(200, analytic.size), replace=False)
+    flat = params[parameter].ravel()
+    shape = params[parameter].shape
+
+    def loss_at(vector: np.ndarray) -> float:
+        return net.loss({**params, parameter: vector.reshape(shape)}, X, y)
+
+    numerical = []
+    for i in indices:
+        e = np.zeros(flat.size)
+        e[i] = 1.0
+        numerical.append(central_difference(loss_at, flat.copy(), e, step_for("central", flat[i])))
+    return np.array(numerical), analytic[indices]
+
+
+def regressions(audit: Audit, baseline: dict[str, Any]) -> list[str]:
+    """Rows that passed in ``baseline`` (a JSON written by --json) and fail now, named."""
+    now = {r.key: r for r in audit.rows}
+    out = []
+    for old in baseline.get("results", []):
+        key = (
+            old["network"],
+            old["variant"],
+            old["style"],
+            old["oracle"],
+            old.get("formulation", ""),
+            old["parameter"],
+        )
+        row = now.get(key)
+        if old.get("passed") and row is not None and not row.passed:
+            out.append(
+                f"{'/'.join(key)}: passed in the baseline (max relative error "
+                f"{old['max_relative_error']:.2e}), fails now ({row.max_relative_error:.2e})"
+            )
+    return out
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """Read a baseline JSON, with a clear error when it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"baseline {path}: not a readable audit JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ValueError(f"baseline {path}: no 'results' list; write one with --json")
+    return data

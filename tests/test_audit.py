@@ -1,0 +1,137 @@
+"""The audit end to end, through its command line: rows, findings, reports, exit status."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from reference_nn import recipe
+from reference_nn.__main__ import main
+from tests.helpers import mnist_dir
+
+NAME = "relu_10_10"  # the smallest network: every coordinate is checked
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory):
+    """One audit of relu_10_10 with every output, against a baseline that claims the
+    published b1 (wrong, as measured) once passed."""
+    folder = tmp_path_factory.mktemp("audit")
+    baseline = folder / "baseline.json"
+    claimed = {
+        "network": NAME,
+        "variant": "published",
+        "style": "vectorized",
+        "oracle": "finite_difference",
+        "formulation": "",
+        "parameter": "b1",
+        "max_relative_error": 1e-9,
+        "passed": True,
+    }
+    baseline.write_text(json.dumps({"results": [claimed]}))
+    argv = ["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir())]
+    argv += ["--json", str(folder / "a.json"), "--markdown", str(folder / "a.md")]
+    argv += ["--plots", str(folder / "plots"), "--baseline", str(baseline)]
+    return folder, argv
+
+
+@pytest.fixture(scope="module")
+def run(audited):
+    folder, argv = audited
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = main(argv)
+    return folder, status, output.getvalue()
+
+
+@pytest.mark.mnist
+def test_audit_rows_reports_and_regression(run) -> None:
+    folder, status, out = run
+    report = json.loads((folder / "a.json").read_text())
+    rows = report["results"]
+    styles = {r["style"] for r in rows}
+    assert {"loop", "vectorized"} <= styles
+    oracles = {(r["oracle"], r["formulation"]) for r in rows}
+    jax_ran = "jax" not in report["settings"]["skipped"]
+    expected = {("finite_difference", "")} | (
+        {("jax", "own_forward"), ("jax", "independent")} if jax_ran else set()
+    )
+    assert oracles == expected
+    for row in rows:
+        for key in ("network", "variant", "style", "oracle", "parameter"):
+            assert isinstance(row[key], str)
+        assert isinstance(row["max_relative_error"], float) and isinstance(row["passed"], bool)
+    keys = {(r["variant"], r["style"], r["oracle"], r["formulation"], r["parameter"]) for r in rows}
+    assert len(keys) == len(rows) == 2 * len(styles) * len(expected) * 4
+    assert report["reference_passed"] is True
+    failing = {(r["variant"], r["parameter"]) for r in rows if not r["passed"]}
+    assert failing == {("published", "b1"), ("published", "b2")}
+    assert report["settings"]["finite_difference_modes"] == {NAME: "all"}
+    finding = report["findings"][NAME]["published"][0]
+    assert "b1, b2" in finding["what"]
+    assert "np.sum(dZ2)" in finding["causes"][0]["passage"]
+    assert finding["attribution"] == "reverting it alone passes"
+    markdown = (folder / "a.md").read_text()
+    assert "# Derivation audit" in markdown and "np.sum(dZ2)" in markdown
+    pngs = sorted(p.name for p in (folder / "plots").iterdir())
+    assert "relative_errors.png" in pngs and f"{NAME}_published_b1.png" in pngs
+    assert all((folder / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    # The baseline claimed the published b1 passed: the audit names it and fails.
+    assert status == 1
+    assert f"REGRESSION: {NAME}/published/vectorized/finite_difference//b1" in out
+    assert "1 rows that passed now fail" in out
+    assert "reference gradients: all pass" in out
+
+
+@pytest.mark.mnist
+def test_a_baseline_compares_row_by_row(run) -> None:
+    from oracles.audit_report import regressions
+
+    folder, _, _ = run
+    report = json.loads((folder / "a.json").read_text())
+    audit = SimpleNamespace(rows=[_row(r) for r in report["results"]])
+    assert regressions(audit, report) == []
+    for row in report["results"]:
+        if row["variant"] == "published" and row["parameter"] == "b2":
+            row["passed"] = True
+    named = regressions(audit, report)
+    assert len(named) == len(
+        {(r["style"], r["oracle"], r["formulation"]) for r in report["results"]}
+    )
+    assert all(
+        "/published/" in line and line.endswith("fails now (" + line.split("(")[-1])
+        for line in named
+    )
+
+
+def _row(data):
+    from oracles.audit import Row
+
+    return Row(**{**data, "worst_index": tuple(data["worst_index"])})
+
+
+@pytest.mark.mnist
+def test_a_broken_reference_gradient_fails_the_audit(monkeypatch, capsys) -> None:
+    """The refactor scenario: a bias gradient summed over the wrong axis."""
+
+    def broken(dZ):
+        return np.broadcast_to(dZ.sum(axis=0).mean(), (dZ.shape[0], 1))
+
+    monkeypatch.setitem(recipe.BIAS_GRADIENTS, "per_unit", broken)
+    status = main(["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir())])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "REFERENCE GRADIENT WRONG" in out and "SOME ARE WRONG" in out
+
+
+def test_a_bad_baseline_is_named(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["audit", "--networks", NAME, "--baseline", str(bad)]) == 2
+    assert "not a readable audit JSON" in capsys.readouterr().err
