@@ -23,6 +23,18 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def audit(session: nox.Session) -> None:
+    """The main job: audit every document's derivation; reports land in reports/audit/."""
+    _install(session, "jax", "plot")
+    args = session.posargs or [
+        "--json", "reports/audit/audit.json",
+        "--markdown", "reports/audit/audit.md",
+        "--plots", "reports/audit/plots",
+    ]  # fmt: skip
+    session.run("python", "-m", "reference_nn", "audit", *args)
+
+
+@nox.session(default=False)
 def gpu(session: nox.Session) -> None:
     """Run the GPU tests (needs CuPy and a CUDA 12 device; they skip with the reason otherwise)."""
     _install(session, "test", "gpu")

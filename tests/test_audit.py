@@ -105,7 +105,7 @@ def test_a_baseline_compares_row_by_row(run) -> None:
         {(r["style"], r["oracle"], r["formulation"]) for r in report["results"]}
     )
     assert all(
-        "/published/" in line and line.endswith("fails now (" + line.split("(")[-1])
+        line.startswith(f"{NAME}/published/") and line.split(": ")[0].endswith("/b2")
         for line in named
     )
 
