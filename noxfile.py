@@ -17,9 +17,23 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: everything but the slow and the GPU tests."""
+    """Run the test suite: everything but the slow, GPU and end-to-end MNIST tests."""
     _install(session, "test", "jax")
-    session.run("pytest", "-m", "not slow and not gpu", *session.posargs)
+    session.run("pytest", "-m", "not slow and not gpu and not e2e", *session.posargs)
+
+
+@nox.session
+def mnist(session: nox.Session) -> None:
+    """End-to-end MNIST accuracy of every document on shortened protocols (a few minutes)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "e2e", "-v", *session.posargs)
+
+
+@nox.session(default=False)
+def reproduce(session: nox.Session) -> None:
+    """Run every document's full published protocol (an hour or more on 2 cores)."""
+    _install(session, "plot")
+    session.run("python", "-m", "reference_nn", "reproduce", *session.posargs)
 
 
 @nox.session(default=False)

@@ -104,6 +104,30 @@ def _audit_command(args: argparse.Namespace) -> int:
     return status
 
 
+def _reproduce_command(args: argparse.Namespace) -> int:
+    from reference_nn.reproduce import run_protocol
+    from reference_nn.reproduce_report import table_markdown, write_reports
+
+    mnist = load_mnist(args.mnist_dir)
+    runs = []
+    for name in args.networks or sorted(NETWORKS):
+        for variant in args.variants:
+            total = (
+                NETWORKS[name].training.iterations if args.iterations is None else args.iterations
+            )
+            with tqdm(total=total, desc=f"{name} {variant}", unit="it") as bar:
+                runs.append(
+                    run_protocol(
+                        name, variant, mnist, iterations=args.iterations, seed=args.seed,
+                        log_every=1, on_step=lambda _t: bar.update(1),
+                    )
+                )  # fmt: skip
+    print(table_markdown(runs))
+    for path in write_reports(runs, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -152,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
     )
     audit_parser.set_defaults(run=_audit_command)
+
+    reproduce_parser = commands.add_parser(
+        "reproduce",
+        help="run every document's published protocol and compare with its reported accuracy",
+    )
+    reproduce_parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS))
+    reproduce_parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    reproduce_parser.add_argument(
+        "--iterations", type=int, default=None, help="default: each document's own count"
+    )
+    reproduce_parser.add_argument("--seed", type=int, default=0)
+    reproduce_parser.add_argument("--out", default="reports/reproduce", help="output folder")
+    reproduce_parser.add_argument(
+        "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
+    )
+    reproduce_parser.set_defaults(run=_reproduce_command)
     return parser
 
 

@@ -253,3 +253,16 @@ def test_gpu_style_without_a_device_says_what_is_missing() -> None:
     with pytest.raises(GpuUnavailableError, match=r"CuPy|CUDA device") as info:
         network("relu_532", style="gpu")
     assert str(info.value) == reason
+
+
+@pytest.mark.mnist
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fixed_seed_gives_bit_identical_parameters_when_run_twice(name, mnist) -> None:
+    data = prepare(NETWORKS[name], "reference", mnist, seed=3)
+    X, y = data.X_train[:, :512], data.y_train[:512]
+    runs = []
+    for _ in range(2):
+        net = network(name)
+        runs.append(train(net, net.init_params(3), X, y, iterations=4).params)
+    for key in runs[0]:
+        assert runs[0][key].tobytes() == runs[1][key].tobytes(), key
