@@ -64,6 +64,31 @@ _STABLE_RELU_64 = Derivation(
     input_dtype="float64",
 )
 
+# 003 and 004 follow one notebook: the same hold-out and the same published primitives.
+_ZHANG_PUBLISHED = Derivation(
+    activation="relu",
+    activation_derivative="relu",
+    softmax="unshifted",
+    one_hot="batch_max",
+    bias_gradient="sum_all",
+    loss="log_probs",
+    params_dtype="float64",
+    input_dtype="float64",
+)
+
+
+def _kaggle_holdout(test_name: str) -> DataProtocol:
+    """A seeded shuffle of the 42,000-row pool; the first 1,000 held out, 41,000 train."""
+    return DataProtocol(
+        source="kaggle_pool",
+        input_scale=PIXEL_SCALE,
+        shuffle=True,
+        train=(1000, 42000),
+        test=(0, 1000),
+        test_name=test_name,
+    )
+
+
 _M_GLOBAL = Departure(
     "scale",
     "1/m uses a global m, the size of the whole training set; it equals the batch size in the "
@@ -303,14 +328,7 @@ _RELU_10_10 = NetworkSpec(
     sizes=(784, 10, 10),
     hidden_activation="relu",
     initialisation=Initialisation(weights="uniform_centered", biases="uniform_centered"),
-    data=DataProtocol(
-        source="kaggle_pool",
-        input_scale=PIXEL_SCALE,
-        shuffle=True,
-        train=(1000, 42000),
-        test=(0, 1000),
-        test_name="dev",
-    ),
+    data=_kaggle_holdout("dev"),
     training=Training(
         learning_rate=0.10,
         iterations=500,
@@ -319,16 +337,7 @@ _RELU_10_10 = NetworkSpec(
         logged="training accuracy every 10 iterations",
     ),
     reference=_STABLE_RELU_64,
-    published=Derivation(
-        activation="relu",
-        activation_derivative="relu",
-        softmax="unshifted",
-        one_hot="batch_max",
-        bias_gradient="sum_all",
-        loss="log_probs",
-        params_dtype="float64",
-        input_dtype="float64",
-    ),
+    published=_ZHANG_PUBLISHED,
     departures=(
         Departure(
             "bias_gradient",
@@ -379,14 +388,7 @@ _RELU_16_16 = NetworkSpec(
     sizes=(784, 16, 16, 10),
     hidden_activation="relu",
     initialisation=Initialisation(weights="uniform_centered", biases="uniform_centered"),
-    data=DataProtocol(
-        source="kaggle_pool",
-        input_scale=PIXEL_SCALE,
-        shuffle=True,
-        train=(1000, 42000),
-        test=(0, 1000),
-        test_name="validation",
-    ),
+    data=_kaggle_holdout("validation"),
     training=Training(
         learning_rate=0.10,
         iterations=500,
@@ -395,16 +397,7 @@ _RELU_16_16 = NetworkSpec(
         logged="nothing (handwritten notes); accuracy every 10 iterations chosen",
     ),
     reference=_STABLE_RELU_64,
-    published=Derivation(
-        activation="relu",
-        activation_derivative="relu",
-        softmax="unshifted",
-        one_hot="batch_max",
-        bias_gradient="sum_all",
-        loss="log_probs",
-        params_dtype="float64",
-        input_dtype="float64",
-    ),
+    published=_ZHANG_PUBLISHED,
     departures=(
         Departure(
             "bias_gradient",
