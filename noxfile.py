@@ -63,6 +63,14 @@ def mutants(session: nox.Session) -> None:
     session.run("pytest", "tests/meta", "-q", "-s", *session.posargs, env={"MUTANT_SEEDS": "10"})
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark the gradient check on relu_500_150 against torch gradcheck (fast mode)."""
+    _install(session)
+    session.install("torch==2.13.0")  # a comparison only, never a dependency of the product
+    session.run("python", "benchmarks/gradcheck.py", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
