@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What each mode can and cannot detect, as measured on the mutation suite (oracles/mutants.py)
+# and stated in every report's summary.
+MODE_SCOPE = {
+    "all": "every coordinate: any coordinate whose error exceeds the tolerance",
+    "sample": "a random sample of coordinates: errors spread over many coordinates; an error "
+    "confined to one coordinate or column is usually missed",
+    "directional": "random directions per parameter and over all: any error whose norm exceeds "
+    "about rtol x the gradient's (every mutant caught); cannot say which coordinate",
+    "autodiff": "every entry against an exact gradient",
+}
+
 
 @dataclass(frozen=True)
 class ParameterReport:
@@ -50,6 +61,11 @@ class GradientReport:
         return all(p.passed for p in self.parameters)
 
     @property
+    def detects(self) -> str:
+        """What this report's mode can and cannot detect."""
+        return MODE_SCOPE.get(self.mode, MODE_SCOPE["autodiff"])
+
+    @property
     def failed(self) -> tuple[str, ...]:
         """The names of the parameters whose gradient disagrees."""
         return tuple(p.name for p in self.parameters if not p.passed)
@@ -64,7 +80,8 @@ class GradientReport:
         """A table, one row per parameter, then the verdict."""
         head = (
             f"gradient check by {self.oracle} ({self.method}, mode {self.mode}, "
-            f"gradient dtype {self.gradient_dtype})"
+            f"gradient dtype {self.gradient_dtype})\n"
+            f"mode {self.mode} detects {MODE_SCOPE.get(self.mode, MODE_SCOPE['autodiff'])}"
         )
         rows = [
             f"{'param':<6} {'shape':<12} {'checked':>8} {'kinks':>6} {'max abs err':>12} "

@@ -67,6 +67,7 @@ def test_one_wrong_entry_fails_and_the_message_says_where(method) -> None:
         assert_gradients(_tanh_loss, wrong, _params(), method=method, mode="all")
     text = str(info.value)
     assert "gradient of W disagrees" in text
+    assert "mode all detects every coordinate" in text
     assert "(1, 2):" in text and "WRONG" in text
     assert f"{TOLERANCES[np.dtype(np.float64)].rtol:.1e}" in text
     report = check_gradients(_tanh_loss, wrong, _params(), method=method, mode="all")
