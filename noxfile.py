@@ -65,10 +65,12 @@ def mutants(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark the gradient check on relu_500_150 against torch gradcheck (fast mode)."""
-    _install(session)
+    """Benchmark training steps against PyTorch and JAX, and the gradient check against
+    torch gradcheck (fast mode); tables in reports/bench/."""
+    _install(session, "jax")
     session.install("torch==2.13.0")  # a comparison only, never a dependency of the product
-    session.run("python", "benchmarks/gradcheck.py", *session.posargs)
+    session.run("python", "benchmarks/steps.py", *session.posargs)
+    session.run("python", "benchmarks/gradcheck.py")
 
 
 @nox.session
