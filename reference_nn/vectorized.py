@@ -30,7 +30,8 @@ def forward(params: Params, X: Array, recipe: Recipe) -> tuple[list[Array], list
     Zs: list[Array] = []
     As: list[Array] = [X]
     for k in range(1, L + 1):
-        Z = params[f"W{k}"] @ As[-1] + params[f"b{k}"]
+        Z = params[f"W{k}"] @ As[-1]
+        Z += params[f"b{k}"]  # in place where the array module allows (NumPy, CuPy)
         Zs.append(Z)
         As.append(recipe.softmax(Z) if k == L else recipe.activation(Z))
     return Zs, As
@@ -60,7 +61,8 @@ def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe:
         b = params[f"b{k}"]
         grads[f"b{k}"] = xp.broadcast_to(recipe.bias_gradient(dZ) / m, b.shape).astype(b.dtype)
         if k > 1:
-            dZ = (params[f"W{k}"].T @ dZ) * recipe.activation_derivative(Zs[k - 2], As[k - 1])
+            dZ = params[f"W{k}"].T @ dZ
+            dZ *= recipe.activation_derivative(Zs[k - 2], As[k - 1])
     return {name: grads[name] for name in params}
 
 
