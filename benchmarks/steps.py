@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network, vectorized
 from reference_nn import loop as loop_style
 from reference_nn.gpu import gpu_unavailable_reason
@@ -90,26 +91,16 @@ def torch_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
 def jax_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
     """The same step as one jax.jit of value_and_grad and the update."""
     jax = importlib.import_module("jax")
-    jax.config.update("jax_enable_x64", True)
     jnp = importlib.import_module("jax.numpy")
-    spec = NETWORKS[name]
-    init = network(name).init_params(0)
-    state = {"p": {k: jnp.asarray(v, dtype=dtype) for k, v in init.items()}}
+    net = network(name)
+    loss = independent_loss(net)  # the audit's own jax.nn formulation; enables float64
+    state = {"p": {k: jnp.asarray(v, dtype=dtype) for k, v in net.init_params(0).items()}}
     Xj, yj = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
-    act = jax.nn.relu if spec.hidden_activation == "relu" else jax.nn.sigmoid
-    lr = spec.training.learning_rate
-
-    def loss(p: dict[str, Any]) -> Any:
-        A = Xj
-        for k in range(1, spec.num_layers + 1):
-            Z = p[f"W{k}"] @ A + p[f"b{k}"]
-            A = act(Z) if k < spec.num_layers else Z
-        log_p = jax.nn.log_softmax(A, axis=0)
-        return -jnp.mean(jnp.take_along_axis(log_p, yj[None, :], axis=0))
+    lr = NETWORKS[name].training.learning_rate
 
     @jax.jit
     def update(p: dict[str, Any]) -> dict[str, Any]:
-        grads = jax.grad(loss)(p)
+        grads = jax.grad(loss)(p, Xj, yj)
         return {k: p[k] - lr * grads[k] for k in p}
 
     def step() -> None:

@@ -68,46 +68,26 @@ def test_shapes_of_parameters_outputs_and_gradients(name, variant, style, batche
 
 
 @pytest.mark.mnist
+@pytest.mark.parametrize("style", ["loop", pytest.param("gpu", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize(("name", "variant"), CASES)
-def test_loop_equals_vectorized_in_float64(name, variant, batches) -> None:
-    loop = network(name, style="loop", variant=variant)
+def test_every_style_equals_vectorized_in_float64(name, variant, style, batches) -> None:
+    other = network(name, style=style, variant=variant)
     vec = network(name, style="vectorized", variant=variant)
     params = _as64(vec.init_params(1))
     X, y = batches[name, variant]
     X = X.astype(np.float64)
-    loss_l, grads_l = _run(name, variant, lambda: loop.loss_and_gradients(params, X, y))
+    loss_o, grads_o = _run(name, variant, lambda: other.loss_and_gradients(params, X, y))
     loss_v, grads_v = _run(name, variant, lambda: vec.loss_and_gradients(params, X, y))
-    assert abs(loss_l - loss_v) <= 1e-12 * abs(loss_v)
+    assert abs(loss_o - loss_v) <= 1e-12 * abs(loss_v)
     floor = gradient_scale(grads_v)
     for key in params:
-        assert relative_difference(grads_l[key], grads_v[key], floor) < 1e-12, key
-    trained_l = _run(name, variant, lambda: train(loop, params, X, y, iterations=STEPS))
+        assert isinstance(grads_o[key], np.ndarray)
+        assert relative_difference(grads_o[key], grads_v[key], floor) < 1e-12, key
+    trained_o = _run(name, variant, lambda: train(other, params, X, y, iterations=STEPS))
     trained_v = _run(name, variant, lambda: train(vec, params, X, y, iterations=STEPS))
     for key in params:
-        assert relative_difference(trained_l.params[key], trained_v.params[key]) < 1e-12, key
+        assert relative_difference(trained_o.params[key], trained_v.params[key]) < 1e-12, key
         assert not np.array_equal(trained_v.params[key], params[key]), f"{key} never moved"
-
-
-@pytest.mark.gpu
-@pytest.mark.mnist
-@pytest.mark.parametrize(("name", "variant"), CASES)
-def test_gpu_equals_vectorized_in_float64(name, variant, batches) -> None:
-    gpu = network(name, style="gpu", variant=variant)
-    vec = network(name, style="vectorized", variant=variant)
-    params = _as64(vec.init_params(1))
-    X, y = batches[name, variant]
-    X = X.astype(np.float64)
-    loss_g, grads_g = gpu.loss_and_gradients(params, X, y)
-    loss_v, grads_v = _run(name, variant, lambda: vec.loss_and_gradients(params, X, y))
-    assert abs(loss_g - loss_v) <= 1e-12 * abs(loss_v)
-    floor = gradient_scale(grads_v)
-    for key in params:
-        assert isinstance(grads_g[key], np.ndarray)
-        assert relative_difference(grads_g[key], grads_v[key], floor) < 1e-12, key
-    trained_g = train(gpu, params, X, y, iterations=STEPS)
-    trained_v = _run(name, variant, lambda: train(vec, params, X, y, iterations=STEPS))
-    for key in params:
-        assert relative_difference(trained_g.params[key], trained_v.params[key]) < 1e-12, key
 
 
 @pytest.mark.mnist
