@@ -110,6 +110,7 @@ def _reproduce_command(args: argparse.Namespace) -> int:
 
     mnist = load_mnist(args.mnist_dir)
     runs = []
+    written: list[Path] = []
     for name in args.networks or sorted(NETWORKS):
         for variant in args.variants:
             total = (
@@ -122,8 +123,11 @@ def _reproduce_command(args: argparse.Namespace) -> int:
                         log_every=1, on_step=lambda _t: bar.update(1),
                     )
                 )  # fmt: skip
+            # Written after every run, so that a long reproduction stopped midway keeps
+            # what it measured.
+            written = write_reports(runs, Path(args.out))
     print(table_markdown(runs))
-    for path in write_reports(runs, Path(args.out)):
+    for path in written:
         print(f"wrote {path}")
     return 0
 
