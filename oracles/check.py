@@ -310,21 +310,8 @@ def _check_parameter(
     value = x[name]
     tally = _Tally([])
     if mode == "directional":
-        for k in range(directions):
-            v = rng.standard_normal(value.shape)
-            v /= np.linalg.norm(v)
-            a = float(np.sum(analytic[name] * v))
-            if method == "complex_step":
-                verdict = _judge_complex(loss, x, name, v, a, tol)
-            else:
-                h = step_for(method, float(np.max(np.abs(value))))
-
-                def along(t: float, v: NDArray[np.float64] = v) -> float:
-                    return float(loss({**x, name: value + t * v}))
-
-                verdict = _judge(along, f0, a, h, method, tol)
-            tally.verdicts.append(((k,), verdict))
-        return tally.report(name, value.shape, mode, tol)
+        verdicts = _directional(loss, x, analytic, (name,), method, directions, f0, tol, rng)
+        return _Tally(verdicts).report(name, value.shape, mode, tol)
     flat = value.reshape(-1)  # a view: coordinates are set and restored in place
     if mode == "all" or value.size <= samples:
         indices = np.arange(value.size)
@@ -361,26 +348,47 @@ def _check_all_at_once(
     tol: Tolerance,
     rng: np.random.Generator,
 ) -> ParameterReport:
-    tally = _Tally([])
-    scale = max(float(np.max(np.abs(v))) for v in x.values())
+    verdicts = _directional(loss, x, analytic, tuple(x), method, directions, f0, tol, rng)
+    size = sum(v.size for v in x.values())
+    return _Tally(verdicts).report(ALL_PARAMETERS, (size,), "directional", tol)
+
+
+def _directional(
+    loss: Callable[[dict[str, Any]], Any],
+    x: dict[str, NDArray[np.float64]],
+    analytic: dict[str, NDArray[np.float64]],
+    names: tuple[str, ...],
+    method: str,
+    directions: int,
+    f0: float,
+    tol: Tolerance,
+    rng: np.random.Generator,
+) -> list[tuple[tuple[int, ...], _Verdict]]:
+    """Verdicts along ``directions`` random unit directions over the parameters ``names``
+    (one parameter block, or all of them at once), numbered 0, 1, ..."""
+    scale = max(float(np.max(np.abs(x[name]))) for name in names)
+    out: list[tuple[tuple[int, ...], _Verdict]] = []
     for k in range(directions):
-        v = {name: rng.standard_normal(value.shape) for name, value in x.items()}
+        v = {name: rng.standard_normal(x[name].shape) for name in names}
         norm = float(np.sqrt(sum(np.sum(d * d) for d in v.values())))
         v = {name: d / norm for name, d in v.items()}
-        a = float(sum(np.sum(analytic[name] * v[name]) for name in x))
+        a = float(sum(np.sum(analytic[name] * v[name]) for name in names))
         if method == "complex_step":
             h = step_for("complex_step", 0.0)
-            n = float(np.imag(loss({k_: x[k_] + 1j * h * v[k_] for k_ in x}))) / h
+            shifted = {name: value.astype(np.complex128) for name, value in x.items()}
+            for name in names:
+                shifted[name] = shifted[name] + 1j * h * v[name]
+            n = float(np.imag(loss(shifted))) / h
             allowed = _allowed(a, n, tol, 0.0)
             verdict = _Verdict(a, n, allowed, abs(a - n) <= allowed, False, False)
         else:
 
             def along(t: float, v: dict[str, NDArray[np.float64]] = v) -> float:
-                return float(loss({name: x[name] + t * v[name] for name in x}))
+                return float(loss({**x, **{name: x[name] + t * v[name] for name in names}}))
 
             verdict = _judge(along, f0, a, step_for(method, scale), method, tol)
-        tally.verdicts.append(((k,), verdict))
-    return tally.report(ALL_PARAMETERS, (sum(v.size for v in x.values()),), "directional", tol)
+        out.append(((k,), verdict))
+    return out
 
 
 def assert_gradients(
