@@ -65,9 +65,13 @@ def mutants(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark training steps against PyTorch and JAX, and the gradient check against
-    torch gradcheck (fast mode); tables in reports/bench/."""
-    _install(session, "jax")
+    """Benchmark training steps against PyTorch and JAX (``-- --gpu``: also CuPy against
+    PyTorch CUDA and JAX on the GPU), and the gradient check against torch gradcheck (fast
+    mode); tables in reports/bench/."""
+    gpu = "--gpu" in session.posargs
+    _install(session, "jax", *(("gpu",) if gpu else ()))
+    if gpu:
+        session.install("jax[cuda12]")  # JAX's GPU backend, for the GPU columns
     session.install("torch==2.13.0")  # a comparison only, never a dependency of the product
     session.run("python", "benchmarks/steps.py", *session.posargs)
     session.run("python", "benchmarks/gradcheck.py")

@@ -3,7 +3,9 @@
 Ours (the ``vectorized`` style, float32 and float64) against PyTorch on the CPU and JAX
 jit doing the same step, in one process, interleaved, as the median of repeats; the
 achieved GFLOP/s against this machine's matmul peak measured in the same run; and the
-per-example cost of the ``loop`` style. torch is installed by ``nox -s bench`` only.
+per-example cost of the ``loop`` style. With ``--gpu``, the same table on the GPU: our
+``gpu`` style (CuPy) against PyTorch CUDA and JAX on the GPU; a column that cannot be
+measured is left empty and the table says why. torch is installed by ``nox -s bench`` only.
 """
 
 from __future__ import annotations
@@ -23,9 +25,16 @@ import numpy as np
 from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network, vectorized
 from reference_nn import loop as loop_style
-from reference_nn.gpu import gpu_unavailable_reason
+from reference_nn.gpu import GpuUnavailableError
 
 Step = Callable[[], None]
+Maker = Callable[[str, np.ndarray, np.ndarray, str], Step]
+CPU_LABELS = ("ours", "torch", "jax_jit")
+GPU_LABELS = ("ours_gpu", "torch_cuda", "jax_gpu")
+
+
+class Unavailable(RuntimeError):
+    """A column that cannot be measured here; the message says why."""
 
 
 def step_flops(sizes: tuple[int, ...], m: int) -> float:
@@ -48,31 +57,64 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
-    """Our vectorised step, updating parameters in place."""
-    net = network(name)
-    params = {k: v.astype(dtype) for k, v in net.init_params(0).items()}
-    Xd = X.astype(dtype)
+def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str, style: str = "vectorized") -> Step:
+    """Our vectorised step (NumPy, or CuPy for ``style="gpu"``), updating parameters in place."""
+    net = network(name, style=style)
+    params, Xd, yd = net.to_native(
+        {k: v.astype(dtype) for k, v in net.init_params(0).items()}, X.astype(dtype), y
+    )
     lr = NETWORKS[name].training.learning_rate
+    synchronize = _cupy_synchronize if style == "gpu" else (lambda: None)
 
     def step() -> None:
-        _, grads, _ = vectorized.loss_and_gradients(params, Xd, y, net.recipe)
+        _, grads, _ = vectorized.loss_and_gradients(params, Xd, yd, net.recipe)
         for key, g in grads.items():
             params[key] -= lr * g
+        synchronize()
 
+    step()  # CuPy compiles its kernels on first use
     return step
 
 
-def torch_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
-    """The same step with torch autograd on the CPU."""
-    torch = importlib.import_module("torch")
+def _cupy_synchronize() -> None:
+    importlib.import_module("cupy").cuda.get_current_stream().synchronize()
+
+
+def ours_gpu(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
+    """Our ``gpu`` style: the vectorised code on CuPy arrays."""
+    try:
+        return ours(name, X, y, dtype, style="gpu")
+    except GpuUnavailableError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def _torch_device(gpu: bool) -> tuple[Any, str]:
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError as exc:
+        raise Unavailable(f"torch is not installed ({exc}); nox -s bench installs it") from exc
+    if not gpu:
+        return torch, "cpu"
+    if not torch.cuda.is_available():
+        raise Unavailable(f"torch {torch.__version__} sees no CUDA device")
+    return torch, "cuda"
+
+
+def torch_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str, gpu: bool = False) -> Step:
+    """The same step with torch autograd, on the CPU or (``gpu``) on CUDA."""
+    torch, device = _torch_device(gpu)
     spec = NETWORKS[name]
     tdtype = getattr(torch, dtype)
     init = network(name).init_params(0)
-    params = [torch.tensor(init[k], dtype=tdtype, requires_grad=True) for k in spec.parameter_names]
-    Xt, yt = torch.tensor(X, dtype=tdtype), torch.tensor(y, dtype=torch.long)
+    params = [
+        torch.tensor(init[k], dtype=tdtype, device=device, requires_grad=True)
+        for k in spec.parameter_names
+    ]
+    Xt = torch.tensor(X, dtype=tdtype, device=device)
+    yt = torch.tensor(y, dtype=torch.long, device=device)
     act = torch.relu if spec.hidden_activation == "relu" else torch.sigmoid
     lr = spec.training.learning_rate
+    synchronize = torch.cuda.synchronize if gpu else (lambda: None)
 
     def step() -> None:
         A = Xt
@@ -84,18 +126,45 @@ def torch_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p -= lr * g
+        synchronize()
 
+    step()
     return step
 
 
-def jax_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
-    """The same step as one jax.jit of value_and_grad and the update."""
-    jax = importlib.import_module("jax")
+def torch_cuda_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
+    """:func:`torch_step` on the CUDA device."""
+    return torch_step(name, X, y, dtype, gpu=True)
+
+
+def _jax_device(gpu: bool) -> tuple[Any, Any]:
+    try:
+        jax = importlib.import_module("jax")
+    except ImportError as exc:
+        raise Unavailable(f"jax is not installed ({exc})") from exc
+    platform_name = "gpu" if gpu else "cpu"
+    try:
+        return jax, jax.devices(platform_name)[0]
+    except RuntimeError as exc:
+        raise Unavailable(
+            f"jax {jax.__version__} has no {platform_name.upper()} backend "
+            f"(devices: {', '.join(str(d) for d in jax.devices())}; on CUDA 12 "
+            "pip install 'jax[cuda12]')"
+        ) from exc
+
+
+def jax_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str, gpu: bool = False) -> Step:
+    """The same step as one jax.jit of grad and the update, on the CPU or (``gpu``) the GPU."""
+    jax, device = _jax_device(gpu)
     jnp = importlib.import_module("jax.numpy")
     net = network(name)
     loss = independent_loss(net)  # the audit's own jax.nn formulation; enables float64
-    state = {"p": {k: jnp.asarray(v, dtype=dtype) for k, v in net.init_params(0).items()}}
-    Xj, yj = jnp.asarray(X, dtype=dtype), jnp.asarray(y)
+
+    def put(value: Any, value_dtype: Any = dtype) -> Any:
+        return jax.device_put(jnp.asarray(value, dtype=value_dtype), device)
+
+    state = {"p": {k: put(v) for k, v in net.init_params(0).items()}}
+    Xj, yj = put(X), put(y, y.dtype)
     lr = NETWORKS[name].training.learning_rate
 
     @jax.jit
@@ -111,6 +180,30 @@ def jax_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
     return step
 
 
+def jax_gpu_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str) -> Step:
+    """:func:`jax_step` on the GPU."""
+    return jax_step(name, X, y, dtype, gpu=True)
+
+
+MAKERS: dict[str, Maker] = {
+    "ours": ours,
+    "torch": torch_step,
+    "jax_jit": jax_step,
+    "ours_gpu": ours_gpu,
+    "torch_cuda": torch_cuda_step,
+    "jax_gpu": jax_gpu_step,
+}
+
+
+def interleaved_medians(steps: dict[str, Step], repeats: int) -> dict[str, float]:
+    """Median seconds of each step over ``repeats`` rounds, each round running every step once."""
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(repeats):
+        for label, step in steps.items():
+            times[label].append(_timed(step))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
     net = network(name, style="loop")
     params = net.init_params(0)
@@ -120,77 +213,127 @@ def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
     return statistics.median(runs) / X.shape[1]
 
 
-def main() -> None:
-    """Write reports/bench/steps.{md,json}."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=int, default=10000, help="m, columns per step")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="reports/bench")
-    args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    m = args.examples
-    X = rng.random((784, m))
-    y = rng.integers(0, 10, m)
-    peaks = {d: matmul_peak(getattr(np, d)) for d in ("float32", "float64")}
-    gpu_reason = gpu_unavailable_reason()
-    rows = []
-    for name in NETWORKS:
-        for dtype in ("float32", "float64"):
-            steps = {"ours": ours(name, X, y, dtype)}
-            for label, make in (("torch", torch_step), ("jax_jit", jax_step)):
-                try:
-                    steps[label] = make(name, X, y, dtype)
-                except ImportError as exc:
-                    print(f"{label} unavailable: {exc}")
-            times: dict[str, list[float]] = {k: [] for k in steps}
-            for _ in range(args.repeats):
-                for label, step in steps.items():
-                    times[label].append(_timed(step))
-            medians = {k: statistics.median(v) for k, v in times.items()}
-            peers = [v for k, v in medians.items() if k != "ours"]
-            flops = step_flops(NETWORKS[name].sizes, m)
-            row = {
-                "network": name,
-                "dtype": dtype,
-                "examples": m,
-                **{f"{k}_seconds": v for k, v in medians.items()},
-                "ours_over_fastest_peer": medians["ours"] / min(peers) if peers else None,
-                "ours_gflops": flops / medians["ours"] / 1e9,
-                "matmul_peak_gflops": peaks[dtype],
-            }
-            rows.append(row)
-            print(row, flush=True)
-        per_example = _loop_seconds_per_example(name, X[:, :64], y[:64])
-        for row in rows:
-            if row["network"] == name:
-                row["loop_seconds_per_example"] = per_example
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "matmul_peak_gflops": peaks,
-            "gpu": gpu_reason or "present"}  # fmt: skip
-    (out / "steps.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
+def measure_row(
+    name: str, dtype: str, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...], repeats: int,
+    why_empty: dict[str, str],
+) -> dict[str, Any]:  # fmt: skip
+    """One table row: the median seconds of every label that can run, None for the others.
+
+    ``labels[0]`` is ours; the others are its peers. A label that cannot run here gets its
+    reason recorded in ``why_empty`` (shared across rows).
+    """
+    steps: dict[str, Step] = {}
+    for label in labels:
+        if label in why_empty:
+            continue
+        try:
+            steps[label] = MAKERS[label](name, X, y, dtype)
+        except Unavailable as exc:
+            why_empty[label] = str(exc)
+    medians = interleaved_medians(steps, repeats)
+    seconds = {label: medians.get(label) for label in labels}
+    mine, peers = seconds[labels[0]], [s for s in list(seconds.values())[1:] if s is not None]
+    flops = step_flops(NETWORKS[name].sizes, X.shape[1])
+    return {
+        **{f"{label}_seconds": s for label, s in seconds.items()},
+        f"{labels[0]}_over_fastest_peer": mine / min(peers) if mine and peers else None,
+        f"{labels[0]}_gflops": flops / mine / 1e9 if mine else None,
+    }
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str:
+    """The Markdown tables of ``rows`` (CPU, then GPU) with why any column is empty."""
+    peaks = meta["matmul_peak_gflops"]
     lines = [
-        f"# One full-batch training step, m = {m} (median of {args.repeats}, interleaved)",
+        f"# One full-batch training step, m = {meta['examples']} "
+        f"(median of {meta['repeats']}, interleaved)",
         "",
-        f"Matmul peak here: {peaks['float32']:.0f} GFLOP/s float32, "
-        f"{peaks['float64']:.0f} GFLOP/s float64.",
-        f"GPU columns: {'empty: ' + gpu_reason if gpu_reason else 'see --gpu'}.",
+        f"Machine: {meta['machine']}. Matmul peak measured in this run: "
+        f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64.",
+        "",
+        "## CPU",
         "",
         "| network | dtype | ours s | torch s | jax jit s | ours / fastest | ours GFLOP/s "
         "| loop s per example |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ratio = r["ours_over_fastest_peer"]
         lines.append(
-            f"| {r['network']} | {r['dtype']} | {r['ours_seconds']:.4f} "
-            f"| {r.get('torch_seconds', float('nan')):.4f} "
-            f"| {r.get('jax_jit_seconds', float('nan')):.4f} "
-            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['ours_gflops']:.1f} "
+            f"| {r['network']} | {r['dtype']} | {_cell(r['ours_seconds'], '.4f')} "
+            f"| {_cell(r['torch_seconds'], '.4f')} | {_cell(r['jax_jit_seconds'], '.4f')} "
+            f"| {_cell(r['ours_over_fastest_peer'], '.2f')} | {_cell(r['ours_gflops'], '.1f')} "
             f"| {r['loop_seconds_per_example']:.2e} |"
         )
-    (out / "steps.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["", "## GPU", ""]
+    if not gpu:
+        lines.append("Not measured: run `nox -s bench -- --gpu` on a machine with a CUDA device.")
+    else:
+        lines += [
+            "| network | dtype | ours (CuPy) s | torch cuda s | jax gpu s | ours / fastest "
+            "| ours GFLOP/s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            lines.append(
+                f"| {r['network']} | {r['dtype']} | {_cell(r['ours_gpu_seconds'], '.5f')} "
+                f"| {_cell(r['torch_cuda_seconds'], '.5f')} "
+                f"| {_cell(r['jax_gpu_seconds'], '.5f')} "
+                f"| {_cell(r['ours_gpu_over_fastest_peer'], '.2f')} "
+                f"| {_cell(r['ours_gpu_gflops'], '.1f')} |"
+            )
+    empty = meta["empty_columns"]
+    if empty:
+        lines += ["", "Empty (n/a) columns, and why:", ""]
+        lines += [f"- {label}: {reason}" for label, reason in empty.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write reports/bench/steps.{md,json}."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=10000, help="m, columns per step")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument("--gpu", action="store_true", help="also the GPU table (CUDA)")
+    parser.add_argument("--out", default="reports/bench")
+    parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n peak matmul")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    m = args.examples
+    X = rng.random((784, m))
+    y = rng.integers(0, 10, m)
+    peaks = {d: matmul_peak(getattr(np, d), args.peak_size) for d in ("float32", "float64")}
+    why_empty: dict[str, str] = {}
+    rows = []
+    for name in args.networks:
+        per_example = _loop_seconds_per_example(name, X[:, :64], y[:64])
+        for dtype in ("float32", "float64"):
+            row: dict[str, Any] = {"network": name, "dtype": dtype, "examples": m}
+            row |= measure_row(name, dtype, X, y, CPU_LABELS, args.repeats, why_empty)
+            if args.gpu:
+                row |= measure_row(name, dtype, X, y, GPU_LABELS, args.repeats, why_empty)
+            row["matmul_peak_gflops"] = peaks[dtype]
+            row["loop_seconds_per_example"] = per_example
+            rows.append(row)
+            print(row, flush=True)
+    meta = {
+        "machine": platform.platform(),
+        "examples": m,
+        "repeats": args.repeats,
+        "matmul_peak_gflops": peaks,
+        "gpu_measured": args.gpu,
+        "empty_columns": why_empty,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "steps.json").write_text(json.dumps({**meta, "rows": rows}, indent=1))
+    text = markdown(meta, rows, args.gpu)
+    (out / "steps.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
