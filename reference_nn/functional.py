@@ -51,9 +51,10 @@ def relu_derivative(Z: Array) -> Array:
 def sigmoid(Z: Array) -> Array:
     """1 / (1 + exp(-Z)) elementwise, without overflow for any finite ``Z``; same shape."""
     xp = array_module(Z)
-    # exp of a non-positive number never overflows; the two branches are the same function.
+    # With E = exp(-|Z|), which never overflows: 1 / (1 + E) for Z >= 0, E / (1 + E) for
+    # Z < 0, both equal to 1 / (1 + exp(-Z)).
     E = xp.exp(-xp.abs(_checked(Z, "sigmoid")))
-    return xp.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+    return xp.where(Z >= 0, 1, E) / (1 + E)
 
 
 def sigmoid_derivative(Z: Array) -> Array:
@@ -61,7 +62,10 @@ def sigmoid_derivative(Z: Array) -> Array:
     xp = array_module(Z)
     # = e / (1 + e)^2 with e = exp(-|Z|): no cancellation in 1 - s where s is near 1.
     E = xp.exp(-xp.abs(_checked(Z, "sigmoid_derivative")))
-    return E / (1 + E) ** 2
+    D = 1 + E
+    D *= D  # augmented assignments update NumPy and CuPy arrays in place (JAX rebinds)
+    E /= D
+    return E
 
 
 def log_softmax(Z: Array) -> Array:

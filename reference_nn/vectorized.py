@@ -57,7 +57,9 @@ def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe:
     grads: Params = {}
     dZ = As[L] - Y
     for k in range(L, 0, -1):
-        grads[f"W{k}"] = (dZ @ As[k - 1].T) / m
+        dW = dZ @ As[k - 1].T
+        dW /= m
+        grads[f"W{k}"] = dW
         b = params[f"b{k}"]
         grads[f"b{k}"] = xp.broadcast_to(recipe.bias_gradient(dZ) / m, b.shape).astype(b.dtype)
         if k > 1:
