@@ -195,12 +195,25 @@ MAKERS: dict[str, Maker] = {
 }
 
 
-def interleaved_medians(steps: dict[str, Step], repeats: int) -> dict[str, float]:
-    """Median seconds of each step over ``repeats`` rounds, each round running every step once."""
+def interleaved_medians(steps: dict[str, Step], repeats: int, block: int = 3) -> dict[str, float]:
+    """Median seconds per step of each step function over ``repeats`` rounds.
+
+    Each round gives every implementation in turn one untimed step, then times ``block``
+    steps back to back, as a training loop runs them. The untimed step matters: the
+    thread pools of torch (OpenMP), XLA and OpenBLAS keep spinning for a while after their
+    work, and without it one implementation's spinning threads slow the next one's timing
+    (measured here: JAX 0.22 s against 0.15 s for the same step).
+    """
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):
         for label, step in steps.items():
-            times[label].append(_timed(step))
+            step()
+
+            def run_block(step: Step = step) -> None:
+                for _ in range(block):
+                    step()
+
+            times[label].append(_timed(run_block) / block)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -215,7 +228,7 @@ def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
 
 def measure_row(
     name: str, dtype: str, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...], repeats: int,
-    why_empty: dict[str, str],
+    block: int, why_empty: dict[str, str],
 ) -> dict[str, Any]:  # fmt: skip
     """One table row: the median seconds of every label that can run, None for the others.
 
@@ -230,7 +243,7 @@ def measure_row(
             steps[label] = MAKERS[label](name, X, y, dtype)
         except Unavailable as exc:
             why_empty[label] = str(exc)
-    medians = interleaved_medians(steps, repeats)
+    medians = interleaved_medians(steps, repeats, block)
     seconds = {label: medians.get(label) for label in labels}
     mine, peers = seconds[labels[0]], [s for s in list(seconds.values())[1:] if s is not None]
     flops = step_flops(NETWORKS[name].sizes, X.shape[1])
@@ -250,7 +263,8 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
     peaks = meta["matmul_peak_gflops"]
     lines = [
         f"# One full-batch training step, m = {meta['examples']} "
-        f"(median of {meta['repeats']}, interleaved)",
+        f"(median of {meta['repeats']} interleaved rounds, each one warm-up step then "
+        f"{meta['block']} timed back to back)",
         "",
         f"Machine: {meta['machine']}. Matmul peak measured in this run: "
         f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64.",
@@ -296,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     """Write reports/bench/steps.{md,json}."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=10000, help="m, columns per step")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
+    parser.add_argument("--block", type=int, default=3, help="steps timed back to back per round")
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     parser.add_argument("--gpu", action="store_true", help="also the GPU table (CUDA)")
     parser.add_argument("--out", default="reports/bench")
@@ -313,9 +328,11 @@ def main(argv: list[str] | None = None) -> None:
         per_example = _loop_seconds_per_example(name, X[:, :64], y[:64])
         for dtype in ("float32", "float64"):
             row: dict[str, Any] = {"network": name, "dtype": dtype, "examples": m}
-            row |= measure_row(name, dtype, X, y, CPU_LABELS, args.repeats, why_empty)
+            row |= measure_row(name, dtype, X, y, CPU_LABELS, args.repeats, args.block, why_empty)
             if args.gpu:
-                row |= measure_row(name, dtype, X, y, GPU_LABELS, args.repeats, why_empty)
+                row |= measure_row(
+                    name, dtype, X, y, GPU_LABELS, args.repeats, args.block, why_empty
+                )
             row["matmul_peak_gflops"] = peaks[dtype]
             row["loop_seconds_per_example"] = per_example
             rows.append(row)
@@ -324,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": platform.platform(),
         "examples": m,
         "repeats": args.repeats,
+        "block": args.block,
         "matmul_peak_gflops": peaks,
         "gpu_measured": args.gpu,
         "empty_columns": why_empty,

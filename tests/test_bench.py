@@ -13,6 +13,7 @@ import pytest
 from benchmarks.steps import CPU_LABELS, GPU_LABELS, main, step_flops
 
 pytestmark = pytest.mark.jax
+TINY = ["--examples", "40", "--repeats", "1", "--block", "1", "--peak-size", "64"]
 
 
 def test_step_flops_counts_forward_and_both_backward_products() -> None:
@@ -24,8 +25,7 @@ def test_step_flops_counts_forward_and_both_backward_products() -> None:
 
 def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
     pytest.importorskip("jax")
-    main(["--examples", "40", "--repeats", "1", "--peak-size", "64", "--networks", "relu_10_10",
-          "--gpu", "--out", str(tmp_path)])  # fmt: skip
+    main([*TINY, "--networks", "relu_10_10", "--gpu", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "steps.json").read_text())
     assert [(r["network"], r["dtype"]) for r in report["rows"]] == [
         ("relu_10_10", "float32"),
@@ -46,7 +46,6 @@ def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
 
 def test_without_gpu_flag_the_gpu_table_says_how_to_get_it(tmp_path) -> None:
     pytest.importorskip("jax")
-    main(["--examples", "20", "--repeats", "1", "--peak-size", "64", "--networks", "relu_16_16",
-          "--out", str(tmp_path)])  # fmt: skip
+    main([*TINY, "--networks", "relu_16_16", "--out", str(tmp_path)])
     assert "run `nox -s bench -- --gpu`" in (tmp_path / "steps.md").read_text()
     assert "ours_gpu_seconds" not in json.loads((tmp_path / "steps.json").read_text())["rows"][0]
