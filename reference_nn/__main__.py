@@ -6,6 +6,7 @@ The library returns histories; printing, progress bars and files are done here o
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -112,14 +113,14 @@ def _reproduce_command(args: argparse.Namespace) -> int:
     runs = []
     written: list[Path] = []
     for name in args.networks or sorted(NETWORKS):
-        for variant in args.variants:
+        for variant, seed in itertools.product(args.variants, args.seeds or [args.seed]):
             total = (
                 NETWORKS[name].training.iterations if args.iterations is None else args.iterations
             )
-            with tqdm(total=total, desc=f"{name} {variant}", unit="it") as bar:
+            with tqdm(total=total, desc=f"{name} {variant} seed {seed}", unit="it") as bar:
                 runs.append(
                     run_protocol(
-                        name, variant, mnist, iterations=args.iterations, seed=args.seed,
+                        name, variant, mnist, iterations=args.iterations, seed=seed,
                         log_every=1, on_step=lambda _t: bar.update(1),
                     )
                 )  # fmt: skip
@@ -191,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations", type=int, default=None, help="default: each document's own count"
     )
     reproduce_parser.add_argument("--seed", type=int, default=0)
+    reproduce_parser.add_argument(
+        "--seeds", type=int, nargs="+", metavar="SEED",
+        help="run every protocol once per seed and report the spread (overrides --seed)",
+    )  # fmt: skip
     reproduce_parser.add_argument("--out", default="reports/reproduce", help="output folder")
     reproduce_parser.add_argument(
         "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"

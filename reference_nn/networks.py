@@ -147,6 +147,7 @@ _RELU_500_150 = NetworkSpec(
         train_accuracy=None,
         test_accuracy=90.95,
         loss_log=tuple(zip(range(10, 1001, 10), _LOSS_000, strict=True)),
+        loss_log_lag=2,  # the (i-1)-th forward pass follows i - 2 updates
         note="the loss printed at 'Iteration i' is that of the (i-1)-th forward pass: i is "
         "incremented before the print",
     ),
@@ -310,6 +311,7 @@ _RELU_532 = NetworkSpec(
         train_accuracy=None,
         test_accuracy=88.76,
         loss_log=tuple(zip(range(1, 37), _LOSS_002, strict=True)),
+        loss_log_lag=1,  # epoch e prints the loss of the pass before its own update
         confusion_matrix=_CONFUSION_002,
         note="the printed log stops at epoch 36 in the document; confusion matrix of the test "
         "set in confusion_matrix",

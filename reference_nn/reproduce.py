@@ -32,6 +32,7 @@ class Run:
     seconds: float
     result: TrainResult
     confusion: NDArray[np.int64]
+    seed: int = 0
 
     def row(self) -> dict[str, Any]:
         """The table row: published against measured, in percent."""
@@ -39,6 +40,7 @@ class Run:
         out: dict[str, Any] = {
             "network": self.network,
             "variant": self.variant,
+            "seed": self.seed,
             "iterations": self.iterations,
             "train_examples": self.train_examples,
             "test_name": self.test_name,
@@ -106,4 +108,71 @@ def run_protocol(
         seconds=seconds,
         result=result,
         confusion=confusion_matrix(data.y_test, predicted, spec.sizes[-1]),
+        seed=seed,
     )
+
+
+def printed_loss_agreement(run: Run) -> dict[str, Any] | None:
+    """Our logged loss against the document's printed log, at the same number of updates.
+
+    None when the document prints no losses or the run logged none of those points.
+    Differences are ours minus printed; the initialisation and (for 000) the exact
+    pixel pipeline are the document's own random draws, so agreement is in trend and size.
+    """
+    published = NETWORKS[run.network].published_result
+    ours = {entry.iteration: entry.loss for entry in run.result.history}
+    pairs = [
+        (printed, ours[i - published.loss_log_lag])
+        for i, printed in published.loss_log
+        if i - published.loss_log_lag in ours
+    ]
+    if not pairs:
+        return None
+    printed, mine = np.array(pairs).T
+    relative = np.abs(mine - printed) / np.abs(printed)
+    return {
+        "points": len(pairs),
+        "first_printed": float(printed[0]),
+        "first_ours": float(mine[0]),
+        "last_printed": float(printed[-1]),
+        "last_ours": float(mine[-1]),
+        "median_relative_difference": float(np.median(relative)),
+        "max_relative_difference": float(np.max(relative)),
+    }
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The test accuracy (percent) of one network and variant over several seeds."""
+
+    network: str
+    variant: str
+    seeds: tuple[int, ...]
+    accuracies: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean test accuracy over the seeds."""
+        return float(np.mean(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over the seeds (0 for one seed)."""
+        return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
+
+    def covers(self, published: float) -> bool:
+        """True when ``published`` lies within the range the seeds reached."""
+        return min(self.accuracies) <= published <= max(self.accuracies)
+
+
+def spreads(runs: list[Run] | tuple[Run, ...]) -> list[Spread]:
+    """One Spread per (network, variant) that was run with more than one seed."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.network, run.variant), []).append(run)
+    return [
+        Spread(name, variant, tuple(r.seed for r in group),
+               tuple(r.test_accuracy for r in group))
+        for (name, variant), group in groups.items()
+        if len({r.seed for r in group}) > 1
+    ]  # fmt: skip

@@ -75,11 +75,16 @@ class Training:
 @dataclass(frozen=True)
 class PublishedResult:
     """What the document reports: accuracies in percent, ``loss_log`` as (printed iteration,
-    loss) pairs, ``confusion_matrix`` with true labels as rows."""
+    loss) pairs, ``confusion_matrix`` with true labels as rows.
+
+    ``loss_log_lag``: the loss printed at iteration i is that of the forward pass made
+    after i - loss_log_lag updates (how the document's loop counts).
+    """
 
     train_accuracy: float | None
     test_accuracy: float | None
     loss_log: tuple[tuple[int, float], ...] = ()
+    loss_log_lag: int = 0
     confusion_matrix: tuple[tuple[int, ...], ...] = ()
     note: str = ""
 
