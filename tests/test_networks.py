@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from reference_nn import NETWORKS, VARIANTS, network
+from reference_nn import NETWORKS, VARIANTS, network, vectorized
 from reference_nn.gpu import GpuUnavailableError, gpu_unavailable_reason
 from reference_nn.protocol import prepare
 from reference_nn.training import train
@@ -246,3 +246,18 @@ def test_a_fixed_seed_gives_bit_identical_parameters_when_run_twice(name, mnist)
         runs.append(train(net, net.init_params(3), X, y, iterations=4).params)
     for key in runs[0]:
         assert runs[0][key].tobytes() == runs[1][key].tobytes(), key
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_float32_stays_float32_through_every_intermediate(name, variant, batches) -> None:
+    # A silent float64 promotion anywhere on the path (a float64 one-hot, a Python float
+    # array, a mixed-dtype product) doubles the memory traffic of a float32 step.
+    net = network(name, variant=variant)
+    params = {k: v.astype(np.float32) for k, v in net.init_params(0).items()}
+    X, y = batches[name, variant]
+    X = X.astype(np.float32)
+    with document_warnings(name, variant):
+        Zs, As = vectorized.forward(params, X, net.recipe)
+        loss, grads, A_L = vectorized.loss_and_gradients(params, X, y, net.recipe)
+    assert {a.dtype for a in [*Zs, *As, A_L, loss]} == {np.dtype(np.float32)}
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
