@@ -69,7 +69,8 @@ def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str, style: str = "vect
     def step() -> None:
         _, grads, _ = vectorized.loss_and_gradients(params, Xd, yd, net.recipe)
         for key, g in grads.items():
-            params[key] -= lr * g
+            g *= lr  # as reference_nn.training.train updates
+            params[key] -= g
         synchronize()
 
     step()  # CuPy compiles its kernels on first use

@@ -30,9 +30,25 @@ def require_finite(array: Any, what: str) -> None:
     if is_traced(array):
         return
     xp = array_module(array)
+    # A finite sum implies finite entries (a NaN or an infinity would carry into it), and
+    # the sum needs no temporary the size of the array; only a non-finite sum (a bad entry,
+    # or finite entries whose sum overflows) needs the test entry by entry.
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is expected
+        total = xp.sum(array)
+    if bool(xp.isfinite(total)):
+        return
     if not bool(xp.all(xp.isfinite(array))):
         bad = "NaN" if bool(xp.any(xp.isnan(array))) else "an infinite value"
         raise ValueError(f"{what} contains {bad}")
+
+
+def exp_in_place(array: Any) -> Any:
+    """exp(array), written over ``array`` where the module allows it (NumPy, CuPy); JAX,
+    whose arrays are immutable, returns a new one. Same shape and dtype."""
+    xp = array_module(array)
+    if xp.__name__.startswith("jax"):
+        return xp.exp(array)
+    return xp.exp(array, out=array)
 
 
 def require_ndim(array: Any, ndim: int, what: str) -> None:

@@ -32,7 +32,7 @@ def sigmoid_of_output(Z: Array, A: Array) -> Array:
 def relu_mask_of_output(Z: Array, A: Array) -> Array:
     """002: ``* (hidden_output > 0)``: the ReLU mask taken on A = relu(Z)."""
     del Z
-    return (A > 0).astype(A.dtype)
+    return A > 0
 
 
 def softmax_unshifted(Z: Array) -> Array:

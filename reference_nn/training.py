@@ -71,7 +71,8 @@ def train(
             accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
             history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
         for name, g in grads.items():
-            p[name] -= learning_rate * g
+            g *= learning_rate  # the step's own fresh array: scaled in place, no temporary
+            p[name] -= g
         if on_step is not None:
             on_step(t)
     to_numpy = net.backend.to_numpy

@@ -46,7 +46,7 @@ def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
             f"{tuple(A_L.shape)}: the one-hot width ({recipe.derivation.one_hot}) differs "
             f"from the {A_L.shape[0]} output units"
         )
-    return Y.astype(A_L.dtype)
+    return Y.astype(A_L.dtype, copy=False)
 
 
 def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe: Recipe) -> Params:

@@ -16,10 +16,12 @@ import pytest
 import scipy.special
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from reference_nn import NETWORKS, VARIANTS, vectorized
 from reference_nn import functional as F
 from reference_nn import published as P
+from reference_nn.arrays import require_finite
 from reference_nn.network import build
 from tests import strategies as S
 
@@ -281,6 +283,25 @@ def test_primitives_reject_nan_infinity_and_integers(primitive) -> None:
             primitive(np.array([[0.0, bad]]))
     with pytest.raises(TypeError, match="floating-point"):
         primitive(np.array([[1, 2]]))
+
+
+@pytest.mark.filterwarnings("error")
+@given(
+    data=st.data(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+)
+def test_require_finite_sees_any_bad_entry_and_passes_sums_that_overflow(data, dtype, bad) -> None:
+    """The check sums first: a finite array whose sum overflows must pass, without a warning,
+    and one NaN or infinity anywhere, even beside values that overflow, must be named."""
+    huge = np.finfo(dtype).max / 2
+    require_finite(np.full(8, huge, dtype), "values")  # its sum overflows
+    elements = st.sampled_from([huge, -huge / 3, 1.0])
+    values = data.draw(hnp.arrays(dtype, st.integers(4, 64), elements=elements))
+    require_finite(values, "values")
+    values[data.draw(st.integers(0, values.size - 1))] = bad
+    with pytest.raises(ValueError, match=r"values contains (NaN|an infinite value)"):
+        require_finite(values, "values")
 
 
 # -- networks: shapes, huge weights, permutations -----------------------------------------------
