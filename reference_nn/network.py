@@ -37,6 +37,7 @@ class Backend:
 
     xp: ModuleType
     loss_and_gradients: Callable[..., tuple[Any, dict[str, Any], Any]]
+    gradients: Callable[..., dict[str, Any]]
     probabilities: Callable[..., Any]
     to_native: Callable[[Any], Any]
     to_numpy: Callable[[Any], Any]
@@ -44,16 +45,24 @@ class Backend:
 
 def _backend(style: str) -> Backend:
     if style == "loop":
-        return Backend(np, loop.loss_and_gradients, loop.probabilities, np.asarray, np.asarray)
+        return Backend(
+            np, loop.loss_and_gradients, loop.gradients, loop.probabilities, np.asarray, np.asarray
+        )
     if style == "vectorized":
         return Backend(
-            np, vectorized.loss_and_gradients, vectorized.probabilities, np.asarray, np.asarray
+            np,
+            vectorized.loss_and_gradients,
+            vectorized.gradients,
+            vectorized.probabilities,
+            np.asarray,
+            np.asarray,
         )
     if style == "gpu":
         cupy = require_cupy()
         return Backend(
             cupy,
             vectorized.loss_and_gradients,
+            vectorized.gradients,
             vectorized.probabilities,
             cupy.asarray,
             cupy.asnumpy,
@@ -186,8 +195,13 @@ class Network:
         return float(vectorized.loss(p, Xn, yn, self.recipe))
 
     def gradients(self, params: Params, X: Array, y: Array) -> Params:
-        """The hand-written backpropagation: same keys and shapes as ``params``, as NumPy."""
-        return self.loss_and_gradients(params, X, y)[1]
+        """The hand-written backpropagation: same keys and shapes as ``params``, as NumPy.
+
+        The function training steps call between logs (no loss evaluated), so the oracles
+        judge the code that does most of the training."""
+        p, Xn, yn = self.to_native(params, X, y)
+        grads = self.backend.gradients(p, Xn, yn, self.recipe)
+        return {name: self.backend.to_numpy(g) for name, g in grads.items()}
 
     def probabilities(self, params: Params, X: Array) -> NDArray[np.floating]:
         """A_L, the softmax output of shape (n_L, m), as NumPy."""

@@ -132,6 +132,27 @@ def test_same_seed_same_params_and_the_documents_initialisation(name: str) -> No
         assert b1.min() >= -0.5 and b1.max() < 0.5 and b1.any()
 
 
+@pytest.mark.mnist
+@pytest.mark.parametrize("style", CPU_STYLES)
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_steps_without_the_loss_update_exactly_as_steps_with_it(
+    name, variant, style, batches
+) -> None:
+    """Training evaluates the loss only on logged steps; the gradients must not notice."""
+    net = network(name, style=style, variant=variant)
+    X, y = batches[name, variant]
+    params = net.init_params(1)
+    with_loss = _run(name, variant, lambda: net.loss_and_gradients(params, X, y))[1]
+    without = _run(name, variant, lambda: net.gradients(params, X, y))
+    for key in params:
+        np.testing.assert_array_equal(without[key], with_loss[key])
+    every = _run(name, variant, lambda: train(net, params, X, y, iterations=3, log_every=1))
+    ends = _run(name, variant, lambda: train(net, params, X, y, iterations=3, log_every=99))
+    assert [e.iteration for e in ends.history] == [0, 2]
+    for key in params:
+        np.testing.assert_array_equal(ends.params[key], every.params[key])
+
+
 def test_train_does_not_change_the_callers_arrays() -> None:
     net = network("relu_10_10")
     params = net.init_params(0)
