@@ -30,11 +30,13 @@ def require_finite(array: Any, what: str) -> None:
     if is_traced(array):
         return
     xp = array_module(array)
-    # A finite sum implies finite entries (a NaN or an infinity would carry into it), and
-    # the sum needs no temporary the size of the array; only a non-finite sum (a bad entry,
-    # or finite entries whose sum overflows) needs the test entry by entry.
+    # A finite sum of squares implies finite entries (a NaN or an infinity would carry into
+    # it); as one BLAS dot it needs no temporary the size of the array and runs on every
+    # core. Only a non-finite result (a bad entry, or squares that overflow) needs the test
+    # entry by entry.
+    flat = array.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is expected
-        total = xp.sum(array)
+        total = xp.dot(flat, flat)
     if bool(xp.isfinite(total)):
         return
     if not bool(xp.all(xp.isfinite(array))):

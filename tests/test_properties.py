@@ -292,10 +292,10 @@ def test_primitives_reject_nan_infinity_and_integers(primitive) -> None:
     bad=st.sampled_from([np.nan, np.inf, -np.inf]),
 )
 def test_require_finite_sees_any_bad_entry_and_passes_sums_that_overflow(data, dtype, bad) -> None:
-    """The check sums first: a finite array whose sum overflows must pass, without a warning,
+    """The check sums squares first: a finite array whose squares overflow must pass, silently,
     and one NaN or infinity anywhere, even beside values that overflow, must be named."""
     huge = np.finfo(dtype).max / 2
-    require_finite(np.full(8, huge, dtype), "values")  # its sum overflows
+    require_finite(np.full(8, huge, dtype), "values")  # its sum of squares overflows
     elements = st.sampled_from([huge, -huge / 3, 1.0])
     values = data.draw(hnp.arrays(dtype, st.integers(4, 64), elements=elements))
     require_finite(values, "values")
