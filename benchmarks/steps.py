@@ -17,6 +17,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,13 +169,16 @@ def jax_step(name: str, X: np.ndarray, y: np.ndarray, dtype: str, gpu: bool = Fa
     Xj, yj = put(X), put(y, y.dtype)
     lr = NETWORKS[name].training.learning_rate
 
-    @jax.jit
-    def update(p: dict[str, Any]) -> dict[str, Any]:
-        grads = jax.grad(loss)(p, Xj, yj)
+    # The data go in as arguments: closed over, they become constants of the compiled
+    # program, which measured 25 ms against 16 ms a step for relu_16_16 in float64. The
+    # parameters are donated, as a training loop would, so the update reuses their buffers.
+    @partial(jax.jit, donate_argnums=0)
+    def update(p: dict[str, Any], X: Any, y: Any) -> dict[str, Any]:
+        grads = jax.grad(loss)(p, X, y)
         return {k: p[k] - lr * grads[k] for k in p}
 
     def step() -> None:
-        state["p"] = update(state["p"])
+        state["p"] = update(state["p"], Xj, yj)
         jax.block_until_ready(state["p"])
 
     step()  # compile outside the timing
