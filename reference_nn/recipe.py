@@ -70,6 +70,10 @@ BIAS_GRADIENTS: dict[str, Callable[[Array], Array]] = {
     "per_unit": _per_unit_sum,
     "sum_all": P.bias_gradient_sum_all,
 }
+# (activation, activation_derivative) pairs with one function computing both, sharing work.
+ACTIVATIONS_WITH_DERIVATIVE: dict[tuple[str, str], Callable[[Array], tuple[Array, Array]]] = {
+    ("sigmoid", "sigmoid"): F.sigmoid_and_derivative,
+}
 LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
     "log_softmax": _cross_entropy_of_logits,
     "log_probs": _of_probabilities(P.cross_entropy_of_probabilities),
@@ -81,27 +85,46 @@ LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
 class Recipe:
     """The functions of one variant's math, shared by every style.
 
-    activation(Z) -> A and activation_derivative(Z, A) -> dA/dZ for hidden layers;
-    softmax(Z_L) -> A_L; one_hot(labels (m,), n_L) -> Y; bias_gradient(dZ (n, m)) -> the
-    sum that 1/m scales into db ((n, 1), or a scalar for ``sum_all``);
-    loss(Z_L, A_L, Y) -> the mean loss over the m columns.
+    activation(Z) -> A and activation_derivative(Z, A) -> dA/dZ for hidden layers, and
+    activation_and_derivative(Z) -> (A, dA/dZ), the same values from one call (shared work
+    where a pair has it, else the two functions in turn); softmax(Z_L) -> A_L;
+    one_hot(labels (m,), n_L) -> Y; bias_gradient(dZ (n, m)) -> the sum that 1/m scales
+    into db ((n, 1), or a scalar for ``sum_all``); loss(Z_L, A_L, Y) -> the mean loss over
+    the m columns.
     """
 
     derivation: Derivation
     activation: Callable[[Array], Array]
     activation_derivative: Callable[[Array, Array], Array]
+    activation_and_derivative: Callable[[Array], tuple[Array, Array]]
     softmax: Callable[[Array], Array]
     one_hot: Callable[[Array, int], Array]
     bias_gradient: Callable[[Array], Array]
     loss: Callable[[Array, Array, Array], Array]
 
 
+def _in_turn(
+    activation: Callable[[Array], Array], derivative: Callable[[Array, Array], Array]
+) -> Callable[[Array], tuple[Array, Array]]:
+    def both(Z: Array) -> tuple[Array, Array]:
+        A = activation(Z)
+        return A, derivative(Z, A)
+
+    return both
+
+
 def recipe_for(derivation: Derivation) -> Recipe:
     """The Recipe whose functions compute ``derivation``."""
+    activation = ACTIVATIONS[derivation.activation]
+    derivative = ACTIVATION_DERIVATIVES[derivation.activation_derivative]
+    pair = (derivation.activation, derivation.activation_derivative)
     return Recipe(
         derivation=derivation,
-        activation=ACTIVATIONS[derivation.activation],
-        activation_derivative=ACTIVATION_DERIVATIVES[derivation.activation_derivative],
+        activation=activation,
+        activation_derivative=derivative,
+        activation_and_derivative=ACTIVATIONS_WITH_DERIVATIVE.get(
+            pair, _in_turn(activation, derivative)
+        ),
         softmax=SOFTMAXES[derivation.softmax],
         one_hot=ONE_HOTS[derivation.one_hot],
         bias_gradient=BIAS_GRADIENTS[derivation.bias_gradient],

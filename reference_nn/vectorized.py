@@ -24,17 +24,41 @@ def num_layers(params: Params) -> int:
     return len(params) // 2
 
 
+def _affine(params: Params, k: int, A: Array) -> Array:
+    """Z_k = W_k A + b_k, shape (n_k, m)."""
+    Z = params[f"W{k}"] @ A
+    Z += params[f"b{k}"]  # in place where the array module allows (NumPy, CuPy)
+    return Z
+
+
 def forward(params: Params, X: Array, recipe: Recipe) -> tuple[list[Array], list[Array]]:
     """``(Zs, As)``: Zs[k-1] = Z_k of shape (n_k, m); As[k] = A_k, As[0] = X of shape (n_0, m)."""
     L = num_layers(params)
     Zs: list[Array] = []
     As: list[Array] = [X]
     for k in range(1, L + 1):
-        Z = params[f"W{k}"] @ As[-1]
-        Z += params[f"b{k}"]  # in place where the array module allows (NumPy, CuPy)
+        Z = _affine(params, k, As[-1])
         Zs.append(Z)
         As.append(recipe.softmax(Z) if k == L else recipe.activation(Z))
     return Zs, As
+
+
+def forward_for_backward(
+    params: Params, X: Array, recipe: Recipe
+) -> tuple[Array, list[Array], list[Array]]:
+    """``(Z_L, As, Ds)``, what backpropagation needs: As as in ``forward``, and
+    Ds[k-1] = g'(Z_k) of shape (n_k, m) for the hidden layers k = 1..L-1, taken together
+    with A_k (the sigmoid shares its exp). The hidden Z_k are not kept."""
+    L = num_layers(params)
+    As: list[Array] = [X]
+    Ds: list[Array] = []
+    for k in range(1, L):
+        A, D = recipe.activation_and_derivative(_affine(params, k, As[-1]))
+        As.append(A)
+        Ds.append(D)
+    Z_L = _affine(params, L, As[-1])
+    As.append(recipe.softmax(Z_L))
+    return Z_L, As, Ds
 
 
 def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
@@ -49,8 +73,9 @@ def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
     return Y.astype(A_L.dtype, copy=False)
 
 
-def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe: Recipe) -> Params:
-    """Gradients of the mean loss, same keys and shapes as ``params``, from a forward pass."""
+def backward(params: Params, As: list[Array], Ds: list[Array], Y: Array, recipe: Recipe) -> Params:
+    """Gradients of the mean loss, same keys and shapes as ``params``, from the As and Ds of
+    ``forward_for_backward`` and the one-hot Y of shape (n_L, m)."""
     xp = array_module(Y)
     L = num_layers(params)
     m = Y.shape[1]
@@ -67,7 +92,7 @@ def backward(params: Params, Zs: list[Array], As: list[Array], Y: Array, recipe:
         grads[f"b{k}"] = xp.broadcast_to(recipe.bias_gradient(dZ) / m, b.shape).astype(b.dtype)
         if k > 1:
             dZ = params[f"W{k}"].T @ dZ
-            dZ *= recipe.activation_derivative(Zs[k - 2], As[k - 1])
+            dZ *= Ds[k - 2]
     return {name: grads[name] for name in params}
 
 
@@ -75,9 +100,9 @@ def loss_and_gradients(
     params: Params, X: Array, labels: Array, recipe: Recipe
 ) -> tuple[Array, Params, Array]:
     """``(loss, grads, A_L)``: the mean loss (0-d), its gradients, and A_L of shape (n_L, m)."""
-    Zs, As = forward(params, X, recipe)
+    Z_L, As, Ds = forward_for_backward(params, X, recipe)
     Y = one_hot_like(labels, As[-1], recipe)
-    return recipe.loss(Zs[-1], As[-1], Y), backward(params, Zs, As, Y, recipe), As[-1]
+    return recipe.loss(Z_L, As[-1], Y), backward(params, As, Ds, Y, recipe), As[-1]
 
 
 def loss(params: Params, X: Array, labels: Array, recipe: Recipe) -> Array:
@@ -92,8 +117,8 @@ def gradients(params: Params, X: Array, labels: Array, recipe: Recipe) -> Params
     The loss itself is not evaluated: backpropagation starts from A_L - Y and never needs
     it, so a training step that logs nothing skips its log-sum-exp.
     """
-    Zs, As = forward(params, X, recipe)
-    return backward(params, Zs, As, one_hot_like(labels, As[-1], recipe), recipe)
+    _, As, Ds = forward_for_backward(params, X, recipe)
+    return backward(params, As, Ds, one_hot_like(labels, As[-1], recipe), recipe)
 
 
 def probabilities(params: Params, X: Array, recipe: Recipe) -> Array:

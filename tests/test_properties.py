@@ -9,6 +9,7 @@ suite fails if the finding ever stops being true. Nothing is skipped.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 
 import numpy as np
@@ -23,6 +24,7 @@ from reference_nn import functional as F
 from reference_nn import published as P
 from reference_nn.arrays import require_finite
 from reference_nn.network import build
+from reference_nn.recipe import recipe_for
 from tests import strategies as S
 
 
@@ -196,6 +198,36 @@ def _published_sigmoid_derivative(Z):
 def test_sigmoid_derivative_agrees_with_scipy(derivative, Z) -> None:
     expected = scipy.special.expit(Z) * scipy.special.expit(-Z)
     np.testing.assert_allclose(derivative(Z), expected, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+def test_every_activation_with_its_derivative_equals_the_two_functions_bit_for_bit(
+    dtype, data
+) -> None:
+    """Backpropagation takes g'(Z) from activation_and_derivative (the sigmoid's shares one
+    exp); it must give exactly what activation and activation_derivative give apart."""
+    drawn = data.draw(S.logits(dtype, 700.0 if dtype == np.float64 else 80.0))
+    edges = np.array([[0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]], dtype)
+    pairs = {
+        (d.activation, d.activation_derivative)
+        for spec in NETWORKS.values()
+        for d in (spec.derivation(v) for v in VARIANTS)
+    } | {("sigmoid", "sigmoid"), ("relu", "relu")}
+    for (activation, derivative), Z in itertools.product(pairs, (drawn, edges)):
+        recipe = recipe_for(
+            dataclasses.replace(
+                NETWORKS["sigmoid_16_16"].derivation("reference"),
+                activation=activation,
+                activation_derivative=derivative,
+            )
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the published shifted sigmoid may overflow
+            A, D = recipe.activation_and_derivative(Z)
+            np.testing.assert_array_equal(A, recipe.activation(Z))
+            np.testing.assert_array_equal(D, recipe.activation_derivative(Z, A))
+        assert A.dtype == dtype and D.shape == Z.shape
 
 
 # -- ReLU ---------------------------------------------------------------------------------------
