@@ -59,15 +59,21 @@ def _exp_of_minus_abs(Z: Array) -> Array:
     return exp_in_place(E)
 
 
+def _sigmoid_numerator(E: Array, Z: Array) -> Array:
+    """E where Z < 0 and 1 elsewhere, as a new array: built from mask products (both exact)
+    rather than where(), whose data-dependent branch costs 4x the whole quotient on random
+    signs."""
+    numerator = E * (Z < 0)
+    numerator += Z >= 0
+    return numerator
+
+
 def sigmoid(Z: Array) -> Array:
     """1 / (1 + exp(-Z)) elementwise, without overflow for any finite ``Z``; same shape."""
     # With E = exp(-|Z|), which never overflows: 1 / (1 + E) for Z >= 0, E / (1 + E) for
-    # Z < 0, both equal to 1 / (1 + exp(-Z)). The numerator, E where Z < 0 and 1 elsewhere,
-    # is built by multiplying with the masks rather than by where(), whose data-dependent
-    # branch costs 4x the whole quotient on random signs; both products are exact.
+    # Z < 0, both equal to 1 / (1 + exp(-Z)).
     E = _exp_of_minus_abs(_checked(Z, "sigmoid"))
-    numerator = E * (Z < 0)
-    numerator += Z >= 0
+    numerator = _sigmoid_numerator(E, Z)
     E += 1
     numerator /= E
     return numerator
@@ -87,8 +93,7 @@ def sigmoid_and_derivative(Z: Array) -> tuple[Array, Array]:
     """(sigmoid(Z), sigmoid_derivative(Z)) from one exp(-|Z|), equal bit for bit to the two
     functions' values; each the shape of ``Z``. Forward passes that backpropagate use it."""
     E = _exp_of_minus_abs(_checked(Z, "sigmoid"))
-    A = E * (Z < 0)
-    A += Z >= 0
+    A = _sigmoid_numerator(E, Z)
     D = E + 1
     A /= D
     D *= D
