@@ -44,6 +44,17 @@ def require_finite(array: Any, what: str) -> None:
         raise ValueError(f"{what} contains {bad}")
 
 
+def writable(array: Any) -> bool:
+    """True where ``array`` may be written in place: a NumPy array with its writeable flag
+    set, or a CuPy array; False for JAX arrays (immutable) and tracers."""
+    if is_traced(array):
+        return False
+    root = type(array).__module__.split(".")[0]
+    if root == "cupy":
+        return True
+    return isinstance(array, np.ndarray) and bool(array.flags.writeable)
+
+
 def exp_in_place(array: Any) -> Any:
     """exp(array), written over ``array`` where the module allows it (NumPy, CuPy); JAX,
     whose arrays are immutable, returns a new one. Same shape and dtype."""

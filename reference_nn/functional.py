@@ -18,6 +18,7 @@ from reference_nn.arrays import (
     require_finite,
     require_float,
     require_ndim,
+    writable,
 )
 
 __all__ = [
@@ -41,10 +42,14 @@ def _checked(Z: Array, name: str) -> Array:
     return Z
 
 
-def relu(Z: Array) -> Array:
-    """max(Z, 0), elementwise; same shape as ``Z``."""
+def relu(Z: Array, overwrite_z: bool = False) -> Array:
+    """max(Z, 0), elementwise; same shape as ``Z``. With ``overwrite_z``, written over ``Z``
+    where its module allows (NumPy, CuPy): for a caller that no longer needs Z."""
     xp = array_module(Z)
-    return xp.maximum(_checked(Z, "relu"), 0)
+    _checked(Z, "relu")
+    if overwrite_z and writable(Z):
+        return xp.maximum(Z, 0, out=Z)
+    return xp.maximum(Z, 0)
 
 
 def relu_derivative(Z: Array) -> Array:
@@ -52,19 +57,21 @@ def relu_derivative(Z: Array) -> Array:
     return (_checked(Z, "relu_derivative") > 0).astype(Z.dtype)
 
 
-def _exp_of_minus_abs(Z: Array) -> Array:
-    """exp(-|Z|) in one new array (NumPy, CuPy); in (0, 1] for finite Z."""
-    E = array_module(Z).abs(Z)
+def _exp_of_minus_abs(Z: Array, overwrite_z: bool = False) -> Array:
+    """exp(-|Z|), in (0, 1] for finite Z: a new array, or Z's own memory with
+    ``overwrite_z`` where its module allows."""
+    xp = array_module(Z)
+    E = xp.abs(Z, out=Z) if overwrite_z and writable(Z) else xp.abs(Z)
     E *= -1
     return exp_in_place(E)
 
 
-def _sigmoid_numerator(E: Array, Z: Array) -> Array:
-    """E where Z < 0 and 1 elsewhere, as a new array: built from mask products (both exact)
-    rather than where(), whose data-dependent branch costs 4x the whole quotient on random
-    signs."""
-    numerator = E * (Z < 0)
-    numerator += Z >= 0
+def _sigmoid_numerator(E: Array, negative: Array) -> Array:
+    """E where Z < 0 (``negative``, boolean) and 1 elsewhere, as a new array: built from mask
+    products (both exact) rather than where(), whose data-dependent branch costs 4x the whole
+    quotient on random signs."""
+    numerator = E * negative
+    numerator += ~negative
     return numerator
 
 
@@ -73,7 +80,7 @@ def sigmoid(Z: Array) -> Array:
     # With E = exp(-|Z|), which never overflows: 1 / (1 + E) for Z >= 0, E / (1 + E) for
     # Z < 0, both equal to 1 / (1 + exp(-Z)).
     E = _exp_of_minus_abs(_checked(Z, "sigmoid"))
-    numerator = _sigmoid_numerator(E, Z)
+    numerator = _sigmoid_numerator(E, Z < 0)
     E += 1
     numerator /= E
     return numerator
@@ -89,11 +96,13 @@ def sigmoid_derivative(Z: Array) -> Array:
     return E
 
 
-def sigmoid_and_derivative(Z: Array) -> tuple[Array, Array]:
+def sigmoid_and_derivative(Z: Array, overwrite_z: bool = False) -> tuple[Array, Array]:
     """(sigmoid(Z), sigmoid_derivative(Z)) from one exp(-|Z|), equal bit for bit to the two
-    functions' values; each the shape of ``Z``. Forward passes that backpropagate use it."""
-    E = _exp_of_minus_abs(_checked(Z, "sigmoid"))
-    A = _sigmoid_numerator(E, Z)
+    functions' values; each the shape of ``Z``. Forward passes that backpropagate use it,
+    with ``overwrite_z``: the derivative is then written over ``Z`` where its module allows."""
+    negative = _checked(Z, "sigmoid") < 0  # before Z is overwritten
+    E = _exp_of_minus_abs(Z, overwrite_z)
+    A = _sigmoid_numerator(E, negative)
     D = E + 1
     A /= D
     D *= D

@@ -21,6 +21,20 @@ def _relu_derivative(Z: Array, A: Array) -> Array:
     return Z > 0
 
 
+def _relu_and_mask(Z: Array) -> tuple[Array, Array]:
+    mask = _relu_derivative(Z, None)  # taken before relu writes A over Z
+    return F.relu(Z, overwrite_z=True), mask
+
+
+def _relu_and_mask_of_output(Z: Array) -> tuple[Array, Array]:
+    A = F.relu(Z, overwrite_z=True)
+    return A, P.relu_mask_of_output(A, A)  # Z's memory now holds A; the mask reads A only
+
+
+def _sigmoid_and_derivative(Z: Array) -> tuple[Array, Array]:
+    return F.sigmoid_and_derivative(Z, overwrite_z=True)
+
+
 def _sigmoid_derivative(Z: Array, A: Array) -> Array:
     del A
     return F.sigmoid_derivative(Z)
@@ -70,9 +84,12 @@ BIAS_GRADIENTS: dict[str, Callable[[Array], Array]] = {
     "per_unit": _per_unit_sum,
     "sum_all": P.bias_gradient_sum_all,
 }
-# (activation, activation_derivative) pairs with one function computing both, sharing work.
+# (activation, activation_derivative) pairs with one function computing both, sharing work
+# and writing one of the two over Z.
 ACTIVATIONS_WITH_DERIVATIVE: dict[tuple[str, str], Callable[[Array], tuple[Array, Array]]] = {
-    ("sigmoid", "sigmoid"): F.sigmoid_and_derivative,
+    ("relu", "relu"): _relu_and_mask,
+    ("relu", "relu_of_output"): _relu_and_mask_of_output,
+    ("sigmoid", "sigmoid"): _sigmoid_and_derivative,
 }
 LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
     "log_softmax": _cross_entropy_of_logits,
@@ -87,7 +104,8 @@ class Recipe:
 
     activation(Z) -> A and activation_derivative(Z, A) -> dA/dZ for hidden layers, and
     activation_and_derivative(Z) -> (A, dA/dZ), the same values from one call (shared work
-    where a pair has it, else the two functions in turn); softmax(Z_L) -> A_L;
+    where a pair has it, else the two functions in turn), which may write one of them over
+    Z (NumPy, CuPy): callers pass a Z they no longer need; softmax(Z_L) -> A_L;
     one_hot(labels (m,), n_L) -> Y; bias_gradient(dZ (n, m)) -> the sum that 1/m scales
     into db ((n, 1), or a scalar for ``sum_all``); loss(Z_L, A_L, Y) -> the mean loss over
     the m columns.

@@ -153,6 +153,33 @@ def test_steps_without_the_loss_update_exactly_as_steps_with_it(
         np.testing.assert_array_equal(ends.params[key], every.params[key])
 
 
+@pytest.mark.mnist
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_backward_writing_dZ_over_dead_arrays_changes_no_gradient(name, variant, batches) -> None:
+    """gradients() lets backward write each dZ over Y and the hidden A_k it has finished
+    with; the gradients must be those of a backward that writes nothing, and X and A_L
+    must come through untouched."""
+    net = network(name, variant=variant)
+    X, y = batches[name, variant]
+    X_before = X.copy()
+    params = net.init_params(1)
+
+    def backward(overwrite_inputs: bool):
+        _, As, Ds = vectorized.forward_for_backward(params, X, net.recipe)
+        Y = vectorized.one_hot_like(y, As[-1], net.recipe)
+        A_L = As[-1].copy()
+        grads = vectorized.backward(params, As, Ds, Y, net.recipe, overwrite_inputs)
+        np.testing.assert_array_equal(As[-1], A_L)
+        return grads, Y
+
+    kept, Y_kept = _run(name, variant, lambda: backward(False))
+    reused, Y_reused = _run(name, variant, lambda: backward(True))
+    for key in params:
+        np.testing.assert_array_equal(reused[key], kept[key])
+    assert not np.array_equal(Y_reused, Y_kept)  # it did write dZ_L over Y
+    np.testing.assert_array_equal(X, X_before)
+
+
 def test_train_does_not_change_the_callers_arrays() -> None:
     net = network("relu_10_10")
     params = net.init_params(0)

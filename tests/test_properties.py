@@ -224,10 +224,32 @@ def test_every_activation_with_its_derivative_equals_the_two_functions_bit_for_b
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the published shifted sigmoid may overflow
-            A, D = recipe.activation_and_derivative(Z)
+            A, D = recipe.activation_and_derivative(Z.copy())  # it may write over its Z
             np.testing.assert_array_equal(A, recipe.activation(Z))
             np.testing.assert_array_equal(D, recipe.activation_derivative(Z, A))
         assert A.dtype == dtype and D.shape == Z.shape
+
+
+@pytest.mark.parametrize(
+    "both",
+    [
+        pytest.param(lambda Z, overwrite: (F.relu(Z, overwrite),), id="relu"),
+        pytest.param(F.sigmoid_and_derivative, id="sigmoid_and_derivative"),
+    ],
+)
+@given(Z=S.vectors(80.0))
+def test_overwrite_z_writes_over_a_writable_z_only_and_changes_no_value(both, Z) -> None:
+    expected = both(Z.copy(), False)
+    scratch = Z.copy()
+    written = both(scratch, True)
+    for got, want in zip(written, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert np.shares_memory(written[-1], scratch)
+    frozen = Z.copy()
+    frozen.flags.writeable = False
+    for got, want in zip(both(frozen, True), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(frozen, Z)
 
 
 # -- ReLU ---------------------------------------------------------------------------------------
