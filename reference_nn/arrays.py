@@ -47,21 +47,16 @@ def require_finite(array: Any, what: str) -> None:
 def writable(array: Any) -> bool:
     """True where ``array`` may be written in place: a NumPy array with its writeable flag
     set, or a CuPy array; False for JAX arrays (immutable) and tracers."""
-    if is_traced(array):
-        return False
-    root = type(array).__module__.split(".")[0]
-    if root == "cupy":
+    if array_module(array).__name__ == "cupy":
         return True
     return isinstance(array, np.ndarray) and bool(array.flags.writeable)
 
 
 def exp_in_place(array: Any) -> Any:
-    """exp(array), written over ``array`` where the module allows it (NumPy, CuPy); JAX,
-    whose arrays are immutable, returns a new one. Same shape and dtype."""
+    """exp(array), written over ``array`` where it is ``writable`` (NumPy, CuPy), else (JAX,
+    whose arrays are immutable) a new array. Same shape and dtype."""
     xp = array_module(array)
-    if xp.__name__.startswith("jax"):
-        return xp.exp(array)
-    return xp.exp(array, out=array)
+    return xp.exp(array, out=array) if writable(array) else xp.exp(array)
 
 
 def require_ndim(array: Any, ndim: int, what: str) -> None:
