@@ -200,8 +200,10 @@ MAKERS: dict[str, Maker] = {
 }
 
 
-def interleaved_medians(steps: dict[str, Step], repeats: int, block: int = 3) -> dict[str, float]:
-    """Median seconds per step of each step function over ``repeats`` rounds.
+def interleaved_times(
+    steps: dict[str, Step], repeats: int, block: int = 3
+) -> dict[str, list[float]]:
+    """Seconds per step of each step function in each of ``repeats`` rounds.
 
     Each round gives every implementation in turn one untimed step, then times ``block``
     steps back to back, as a training loop runs them. The untimed step matters: the
@@ -219,7 +221,7 @@ def interleaved_medians(steps: dict[str, Step], repeats: int, block: int = 3) ->
                     step()
 
             times[label].append(_timed(run_block) / block)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
 
 
 def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
@@ -248,19 +250,32 @@ def measure_row(
             steps[label] = MAKERS[label](name, X, y, dtype)
         except Unavailable as exc:
             why_empty[label] = str(exc)
-    medians = interleaved_medians(steps, repeats, block)
-    seconds = {label: medians.get(label) for label in labels}
+    times = interleaved_times(steps, repeats, block)
+    seconds = {label: statistics.median(times[label]) if label in times else None
+               for label in labels}  # fmt: skip
     mine, peers = seconds[labels[0]], [s for s in list(seconds.values())[1:] if s is not None]
+    # The same ratio within each round, where ours and its peers ran side by side: its
+    # spread over the rounds is the noise in the headline ratio of medians.
+    own, peer_times = times.get(labels[0]), [times[p] for p in labels[1:] if p in times]
+    paired = []
+    if own and peer_times:
+        rounds = zip(*peer_times, strict=True)
+        paired = [mine_r / min(round_) for mine_r, round_ in zip(own, rounds, strict=True)]
     flops = step_flops(NETWORKS[name].sizes, X.shape[1])
     return {
         **{f"{label}_seconds": s for label, s in seconds.items()},
         f"{labels[0]}_over_fastest_peer": mine / min(peers) if mine and peers else None,
+        f"{labels[0]}_over_fastest_peer_per_round": [min(paired), max(paired)] if paired else None,
         f"{labels[0]}_gflops": flops / mine / 1e9 if mine else None,
     }
 
 
 def _cell(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def _range_cell(values: list[float] | None) -> str:
+    return "n/a" if values is None else f"{values[0]:.2f}-{values[1]:.2f}"
 
 
 def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str:
@@ -272,20 +287,23 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
         f"{meta['block']} timed back to back)",
         "",
         f"Machine: {meta['machine']}. Matmul peak measured in this run: "
-        f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64.",
+        f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64. "
+        "Per round: the lowest and highest of the same ratio taken within each round, where "
+        "the three ran side by side.",
         "",
         "## CPU",
         "",
-        "| network | dtype | ours s | torch s | jax jit s | ours / fastest | ours GFLOP/s "
-        "| loop s per example |",
-        "|---|---|---|---|---|---|---|---|",
+        "| network | dtype | ours s | torch s | jax jit s | ours / fastest | per round "
+        "| ours GFLOP/s | loop s per example |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['network']} | {r['dtype']} | {_cell(r['ours_seconds'], '.4f')} "
             f"| {_cell(r['torch_seconds'], '.4f')} | {_cell(r['jax_jit_seconds'], '.4f')} "
-            f"| {_cell(r['ours_over_fastest_peer'], '.2f')} | {_cell(r['ours_gflops'], '.1f')} "
-            f"| {r['loop_seconds_per_example']:.2e} |"
+            f"| {_cell(r['ours_over_fastest_peer'], '.2f')} "
+            f"| {_range_cell(r['ours_over_fastest_peer_per_round'])} "
+            f"| {_cell(r['ours_gflops'], '.1f')} | {r['loop_seconds_per_example']:.2e} |"
         )
     lines += ["", "## GPU", ""]
     if not gpu:
@@ -293,8 +311,8 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
     else:
         lines += [
             "| network | dtype | ours (CuPy) s | torch cuda s | jax gpu s | ours / fastest "
-            "| ours GFLOP/s |",
-            "|---|---|---|---|---|---|---|",
+            "| per round | ours GFLOP/s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(
@@ -302,6 +320,7 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
                 f"| {_cell(r['torch_cuda_seconds'], '.5f')} "
                 f"| {_cell(r['jax_gpu_seconds'], '.5f')} "
                 f"| {_cell(r['ours_gpu_over_fastest_peer'], '.2f')} "
+                f"| {_range_cell(r['ours_gpu_over_fastest_peer_per_round'])} "
                 f"| {_cell(r['ours_gpu_gflops'], '.1f')} |"
             )
     empty = meta["empty_columns"]

@@ -34,6 +34,8 @@ def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
     empty = report["empty_columns"]
     for row in report["rows"]:
         assert row["ours_seconds"] > 0 and row["jax_jit_seconds"] > 0
+        low, high = row["ours_over_fastest_peer_per_round"]
+        assert 0 < low <= high
         for label in CPU_LABELS + GPU_LABELS:
             measured = row[f"{label}_seconds"] is not None
             assert measured != (label in empty), label
