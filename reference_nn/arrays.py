@@ -52,11 +52,17 @@ def writable(array: Any) -> bool:
     return isinstance(array, np.ndarray) and bool(array.flags.writeable)
 
 
+def over(array: Any, wanted: bool = True) -> dict[str, Any]:
+    """``{"out": array}`` where ``wanted`` and ``array`` is ``writable``, else ``{}``: the
+    keyword arguments that let a ufunc or matmul write its result over ``array`` where the
+    module allows (NumPy, CuPy) and return a new array elsewhere (JAX)."""
+    return {"out": array} if wanted and writable(array) else {}
+
+
 def exp_in_place(array: Any) -> Any:
     """exp(array), written over ``array`` where it is ``writable`` (NumPy, CuPy), else (JAX,
     whose arrays are immutable) a new array. Same shape and dtype."""
-    xp = array_module(array)
-    return xp.exp(array, out=array) if writable(array) else xp.exp(array)
+    return array_module(array).exp(array, **over(array))
 
 
 def require_ndim(array: Any, ndim: int, what: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference_nn.arrays import array_module, writable
+from reference_nn.arrays import array_module, over
 from reference_nn.recipe import Recipe
 
 Array = Any
@@ -93,7 +93,7 @@ def backward(
     L = num_layers(params)
     m = Y.shape[1]
     grads: Params = {}
-    dZ = xp.subtract(As[L], Y, out=Y) if overwrite_inputs and writable(Y) else As[L] - Y
+    dZ = xp.subtract(As[L], Y, **over(Y, overwrite_inputs))
     for k in range(L, 0, -1):
         # dZ_k A_{k-1}^T, computed as (A_{k-1} dZ_k^T)^T: the BLAS then streams the wide
         # A_{k-1} (X itself for k = 1) in its own row order; 1.6 ms of 8.4 less for 16 units
@@ -105,10 +105,8 @@ def backward(
         grads[f"b{k}"] = xp.broadcast_to(recipe.bias_gradient(dZ) / m, b.shape).astype(b.dtype)
         if k > 1:
             A = As[k - 1]
-            if overwrite_inputs and writable(A) and A.dtype == dZ.dtype and A is not Ds[k - 2]:
-                dZ = xp.matmul(params[f"W{k}"].T, dZ, out=A)
-            else:
-                dZ = params[f"W{k}"].T @ dZ
+            reuse = overwrite_inputs and A.dtype == dZ.dtype and A is not Ds[k - 2]
+            dZ = xp.matmul(params[f"W{k}"].T, dZ, **over(A, reuse))
             dZ *= Ds[k - 2]
     return {name: grads[name] for name in params}
 
