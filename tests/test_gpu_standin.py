@@ -1,0 +1,107 @@
+"""The ``gpu`` style's code paths, run on a NumPy stand-in for CuPy (tests/cupy_standin.py).
+
+These run everywhere. They catch what breaks the ``gpu`` style without any CUDA being
+involved: an operation that bypasses the array's module, a host array mixed into device
+work (CuPy raises TypeError), a result that stays on the device. The ``gpu``-marked tests
+in the other modules run the real CuPy on a GPU when one is present.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from reference_nn import NETWORKS, VARIANTS, network
+from reference_nn.__main__ import main as main_cli
+from reference_nn.arrays import array_module, writable
+from reference_nn.training import train
+from tests import cupy_standin
+from tests.helpers import document_warnings, mnist_dir
+
+CASES = list(itertools.product(sorted(NETWORKS), VARIANTS))
+
+
+@pytest.fixture
+def cupy(monkeypatch):
+    """The stand-in, importable as ``cupy`` for the duration of one test."""
+    module = cupy_standin.module()
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    return module
+
+
+def test_the_standin_refuses_what_cupy_refuses(cupy) -> None:
+    d = cupy.asarray(np.arange(6.0).reshape(2, 3))
+    assert array_module(d) is cupy and writable(d)
+    for mixed in (
+        lambda: d + np.ones(3),
+        lambda: cupy.exp(np.ones(3)),
+        lambda: cupy.matmul(np.ones((3, 3)), d.T),
+        lambda: np.maximum(d, np.zeros(3), out=d),
+        lambda: cupy.concatenate([d, np.ones((2, 3))]),
+    ):
+        with pytest.raises(TypeError, match="host"):
+            mixed()
+    total = d.sum()
+    assert isinstance(total, cupy.ndarray) and total.ndim == 0 and float(total) == 15.0
+    assert isinstance(cupy.zeros(3) + 1.0, cupy.ndarray)
+    back = cupy.asnumpy(d * 2)
+    assert type(back) is np.ndarray
+    np.testing.assert_array_equal(back, 2 * np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES)
+def test_gpu_style_on_the_standin_equals_vectorized_bit_for_bit(cupy, name, variant) -> None:
+    del cupy
+    gpu = network(name, style="gpu", variant=variant)
+    vec = network(name, style="vectorized", variant=variant)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((784, 48)), rng.integers(0, NETWORKS[name].sizes[-1], 48)
+    params = {k: v.astype(np.float64) for k, v in vec.init_params(1).items()}
+    with document_warnings(name, variant):
+        loss_g, grads_g = gpu.loss_and_gradients(params, X, y)
+        loss_v, grads_v = vec.loss_and_gradients(params, X, y)
+        P_g, P_v = gpu.probabilities(params, X), vec.probabilities(params, X)
+        assert gpu.loss(params, X, y) == vec.loss(params, X, y)
+        assert gpu.accuracy(params, X, y) == vec.accuracy(params, X, y)
+        trained_g = train(gpu, params, X, y, iterations=3)
+        trained_v = train(vec, params, X, y, iterations=3)
+    assert float(loss_g) == float(loss_v)
+    assert type(P_g) is np.ndarray
+    np.testing.assert_array_equal(P_g, P_v)
+    for key in params:
+        assert type(grads_g[key]) is np.ndarray, key  # back on the host
+        np.testing.assert_array_equal(grads_g[key], grads_v[key], err_msg=key)
+        assert type(trained_g.params[key]) is np.ndarray, key
+        np.testing.assert_array_equal(trained_g.params[key], trained_v.params[key], err_msg=key)
+    assert trained_g.history == trained_v.history
+
+
+@pytest.mark.mnist
+def test_train_command_with_style_gpu_on_the_standin(cupy, tmp_path) -> None:
+    del cupy
+    reports = {}
+    for style in ("gpu", "vectorized"):
+        path = tmp_path / f"{style}.json"
+        argv = ["train", "relu_10_10", "--style", style, "--iterations", "2"]
+        assert main_cli([*argv, "--mnist-dir", str(mnist_dir()), "--json", str(path)]) == 0
+        reports[style] = json.loads(path.read_text())
+    assert reports["gpu"]["style"] == "gpu"
+    for key in ("train_accuracy", "test_accuracy", "history"):
+        assert reports["gpu"][key] == reports["vectorized"][key], key
+
+
+@pytest.mark.jax
+def test_bench_gpu_table_measures_our_step_on_the_standin(cupy, tmp_path) -> None:
+    from benchmarks.steps import main
+    from tests.test_bench import TINY
+
+    del cupy
+    main([*TINY, "--networks", "relu_10_10", "--gpu", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "steps.json").read_text())
+    for row in report["rows"]:
+        assert row["ours_gpu_seconds"] > 0 and row["ours_gpu_gflops"] > 0
+    assert "ours_gpu" not in report["empty_columns"]
