@@ -87,7 +87,12 @@ def test_every_style_equals_vectorized_in_float64(name, variant, style, batches)
     trained_v = _run(name, variant, lambda: train(vec, params, X, y, iterations=STEPS))
     for key in params:
         assert relative_difference(trained_o.params[key], trained_v.params[key]) < 1e-12, key
-        assert not np.array_equal(trained_v.params[key], params[key]), f"{key} never moved"
+        # A gradient that is zero in exact arithmetic moves nothing but rounding: 004's
+        # output bias, whose gradient sums A_L - Y over every entry, and each column of
+        # A_L - Y sums to zero. Whether rounding moves it depends on the BLAS and the CPU
+        # (it moved here, not on the GPU machine's 16 cores).
+        if np.max(np.abs(grads_v[key])) > 1e-10 * floor:
+            assert not np.array_equal(trained_v.params[key], params[key]), f"{key} never moved"
 
 
 @pytest.mark.mnist
