@@ -141,7 +141,8 @@ def one_hot(labels: Array, num_classes: int) -> Array:
         raise TypeError(f"one_hot: labels must be an integer array, got dtype {dtype}")
     require_ndim(labels, 1, "one_hot: labels")
     if not is_traced(labels) and labels.size:
-        low, high = int(labels.min()), int(labels.max())
+        # Both bounds in one transfer: on a GPU each read back waits for the device.
+        low, high = xp.stack((labels.min(), labels.max())).tolist()
         if low < 0 or high >= num_classes:
             raise ValueError(
                 f"one_hot: labels must lie in 0..{num_classes - 1}, found {low}..{high}"
