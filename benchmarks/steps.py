@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -26,7 +27,7 @@ import numpy as np
 from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network, vectorized
 from reference_nn import loop as loop_style
-from reference_nn.gpu import GpuUnavailableError
+from reference_nn.gpu import GpuUnavailableError, require_cupy
 
 Step = Callable[[], None]
 Maker = Callable[[str, np.ndarray, np.ndarray, str], Step]
@@ -49,6 +50,24 @@ def matmul_peak(dtype: type, n: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of an n x n matmul in ``dtype``, best of ``repeats``."""
     a = np.random.default_rng(0).random((n, n)).astype(dtype)
     best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def gpu_matmul_peak(dtype: str, n: int = 8192, repeats: int = 5) -> float | None:
+    """GFLOP/s of an n x n CuPy matmul in ``dtype``, best of ``repeats``; None without a GPU."""
+    try:
+        cupy = require_cupy()
+    except GpuUnavailableError:
+        return None
+    a = cupy.random.default_rng(0).random((n, n), dtype=dtype)
+    synchronize = cupy.cuda.get_current_stream().synchronize
+
+    def product() -> None:
+        a @ a
+        synchronize()
+
+    product()  # cuBLAS picks its kernel on first use
+    best = min(_timed(product) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
@@ -144,6 +163,9 @@ def _jax_device(gpu: bool) -> tuple[Any, Any]:
         jax = importlib.import_module("jax")
     except ImportError as exc:
         raise Unavailable(f"jax is not installed ({exc})") from exc
+    # On the GPU, JAX's default float32 matmul is TF32 (10-bit mantissa); CuPy and torch
+    # default to full float32. Ask for full precision so that all three do the same work.
+    jax.config.update("jax_default_matmul_precision", "highest")
     platform_name = "gpu" if gpu else "cpu"
     try:
         return jax, jax.devices(platform_name)[0]
@@ -286,7 +308,11 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
         f"(median of {meta['repeats']} interleaved rounds, each one warm-up step then "
         f"{meta['block']} timed back to back)",
         "",
-        f"Machine: {meta['machine']}. Matmul peak measured in this run: "
+        f"Machine: {meta['machine']}"
+        + (f", GPU {meta['gpu']}" if meta["gpu"] else "")
+        + ". Versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+        + f". Matmul peak measured in this run: "
         f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64. "
         "Per round: the lowest and highest of the same ratio taken within each round, where "
         "the three ran side by side.",
@@ -309,6 +335,13 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
     if not gpu:
         lines.append("Not measured: run `nox -s bench -- --gpu` on a machine with a CUDA device.")
     else:
+        gpu_peaks = meta["gpu_matmul_peak_gflops"]
+        if gpu_peaks["float32"] is not None:
+            lines += [
+                f"GPU matmul peak measured in this run: {gpu_peaks['float32']:.0f} GFLOP/s "
+                f"float32, {gpu_peaks['float64']:.0f} GFLOP/s float64 (CuPy).",
+                "",
+            ]
         lines += [
             "| network | dtype | ours (CuPy) s | torch cuda s | jax gpu s | ours / fastest "
             "| per round | ours GFLOP/s |",
@@ -330,6 +363,27 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
     return "\n".join(lines) + "\n"
 
 
+def versions() -> dict[str, str | None]:
+    """The version of each library the table compares, None where it is not installed."""
+    found: dict[str, str | None] = {}
+    for name in ("numpy", "torch", "jax", "cupy"):
+        try:
+            found[name] = str(importlib.import_module(name).__version__)
+        except ImportError:
+            found[name] = None
+    return found
+
+
+def gpu_name() -> str | None:
+    """The CUDA device CuPy sees, None without one."""
+    try:
+        cupy = importlib.import_module("cupy")
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    except Exception:  # no CuPy, no driver or no device: the GPU table says why
+        return None
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Write reports/bench/steps.{md,json}."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -340,7 +394,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu", action="store_true", help="also the GPU table (CUDA)")
     parser.add_argument("--out", default="reports/bench")
     parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n peak matmul")
+    parser.add_argument("--gpu-peak-size", type=int, default=8192, help="the same on the GPU")
     args = parser.parse_args(argv)
+    # JAX would otherwise take 75% of the GPU's memory at start, leaving CuPy and torch little.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     rng = np.random.default_rng(0)
     m = args.examples
     X = rng.random((784, m))
@@ -368,6 +425,13 @@ def main(argv: list[str] | None = None) -> None:
         "block": args.block,
         "matmul_peak_gflops": peaks,
         "gpu_measured": args.gpu,
+        "gpu": gpu_name() if args.gpu else None,
+        "gpu_matmul_peak_gflops": {
+            d: gpu_matmul_peak(d, args.gpu_peak_size) for d in ("float32", "float64")
+        }
+        if args.gpu
+        else None,
+        "versions": versions(),
         "empty_columns": why_empty,
     }
     out = Path(args.out)

@@ -13,7 +13,18 @@ import pytest
 from benchmarks.steps import CPU_LABELS, GPU_LABELS, main, step_flops
 
 pytestmark = pytest.mark.jax
-TINY = ["--examples", "40", "--repeats", "1", "--block", "1", "--peak-size", "64"]
+TINY = [
+    "--examples",
+    "40",
+    "--repeats",
+    "1",
+    "--block",
+    "1",
+    "--peak-size",
+    "64",
+    "--gpu-peak-size",
+    "64",
+]
 
 
 def test_step_flops_counts_forward_and_both_backward_products() -> None:

@@ -105,3 +105,4 @@ def test_bench_gpu_table_measures_our_step_on_the_standin(cupy, tmp_path) -> Non
     for row in report["rows"]:
         assert row["ours_gpu_seconds"] > 0 and row["ours_gpu_gflops"] > 0
     assert "ours_gpu" not in report["empty_columns"]
+    assert report["gpu_matmul_peak_gflops"]["float32"] > 0
