@@ -13,6 +13,10 @@ import os
 import pytest
 from hypothesis import settings
 
+# JAX takes 75% of a GPU's memory when it starts unless told not to; the gpu tests' CuPy
+# arrays, and parallel test workers each with their own JAX, would then run out.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
 # ci without derandomize, so that --hypothesis-seed takes effect: for flakiness runs.
