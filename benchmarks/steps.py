@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from oracles.jax_oracle import independent_loss
-from reference_nn import NETWORKS, network, vectorized
+from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
 from reference_nn.gpu import GpuUnavailableError, require_cupy
 
@@ -87,7 +87,7 @@ def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str, style: str = "vect
     synchronize = _cupy_synchronize if style == "gpu" else (lambda: None)
 
     def step() -> None:
-        grads = vectorized.gradients(params, Xd, yd, net.recipe)  # as train() between logs
+        grads = net.backend.gradients(params, Xd, yd, net.recipe)  # as train() between logs
         for key, g in grads.items():
             g *= lr  # as reference_nn.training.train updates
             params[key] -= g

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from functools import wraps
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The device flags that the checks inside one ``read_back_once`` call have queued; None
+# outside such a call. Context-local, as numpy.errstate's settings are.
+_queued_flags: ContextVar[list[Any] | None] = ContextVar("queued_flags", default=None)
 
 
 def array_module(*arrays: Any) -> ModuleType:
@@ -37,11 +47,45 @@ def require_finite(array: Any, what: str) -> None:
     flat = array.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is expected
         total = xp.dot(flat, flat)
-    if bool(xp.isfinite(total)):
+    if not suspect(~xp.isfinite(total)):
         return
     if not bool(xp.all(xp.isfinite(array))):
         bad = "NaN" if bool(xp.any(xp.isnan(array))) else "an infinite value"
         raise ValueError(f"{what} contains {bad}")
+
+
+def suspect(flag: Any) -> bool:
+    """Whether a check must look closer: ``flag`` is a 0-d boolean array, True where the
+    input may be bad. Read at once, except a CuPy flag inside ``read_back_once``: that one
+    is queued, without waiting for the device, and read with the others when the call ends."""
+    queued = _queued_flags.get()
+    if queued is not None and array_module(flag).__name__ == "cupy":
+        queued.append(flag)
+        return False
+    return bool(flag)
+
+
+def read_back_once(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` with the device flags of its checks read back in one transfer when it returns,
+    rather than each where it is made: on a GPU every read back waits for the device, and a
+    training step checks every layer. When a flag is raised, ``fn`` runs again with every
+    check read at once, which raises the error that names the problem, as on the CPU (``fn``
+    must not write its inputs). If that run finds none (a sum of squares that overflowed),
+    the first run's result stands."""
+
+    @wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        queued: list[Any] = []
+        token = _queued_flags.set(queued)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            _queued_flags.reset(token)
+        if queued and any(array_module(queued[0]).stack(queued).tolist()):
+            fn(*args, **kwargs)
+        return result
+
+    return call
 
 
 def writable(array: Any) -> bool:

@@ -19,6 +19,7 @@ from reference_nn.arrays import (
     require_finite,
     require_float,
     require_ndim,
+    suspect,
 )
 
 __all__ = [
@@ -141,11 +142,10 @@ def one_hot(labels: Array, num_classes: int) -> Array:
         raise TypeError(f"one_hot: labels must be an integer array, got dtype {dtype}")
     require_ndim(labels, 1, "one_hot: labels")
     if not is_traced(labels) and labels.size:
-        # Both bounds in one transfer: on a GPU each read back waits for the device.
-        low, high = xp.stack((labels.min(), labels.max())).tolist()
-        if low < 0 or high >= num_classes:
+        low, high = labels.min(), labels.max()
+        if suspect((low < 0) | (high >= num_classes)):
             raise ValueError(
-                f"one_hot: labels must lie in 0..{num_classes - 1}, found {low}..{high}"
+                f"one_hot: labels must lie in 0..{num_classes - 1}, found {int(low)}..{int(high)}"
             )
     return (xp.arange(num_classes)[:, None] == labels[None, :]).astype(xp.float64)
 

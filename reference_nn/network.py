@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_nn import loop, vectorized
-from reference_nn.arrays import require_finite, require_float, require_ndim
+from reference_nn.arrays import read_back_once, require_finite, require_float, require_ndim
 from reference_nn.gpu import require_cupy
 from reference_nn.networks import NETWORKS
 from reference_nn.recipe import Recipe, recipe_for
@@ -59,11 +59,12 @@ def _backend(style: str) -> Backend:
         )
     if style == "gpu":
         cupy = require_cupy()
+        # The vectorised code, with each call's checks read back from the device together.
         return Backend(
             cupy,
-            vectorized.loss_and_gradients,
-            vectorized.gradients,
-            vectorized.probabilities,
+            read_back_once(vectorized.loss_and_gradients),
+            read_back_once(vectorized.gradients),
+            read_back_once(vectorized.probabilities),
             cupy.asarray,
             cupy.asnumpy,
         )

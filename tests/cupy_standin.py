@@ -16,9 +16,38 @@ from typing import Any
 
 import numpy as np
 
+# How many times a value was read back to the host (bool(), float(), tolist(), asnumpy...):
+# on a GPU each one waits for the device. Reset by module().
+_reads = [0]
+
+
+def reads() -> int:
+    """Read backs from the device since the last ``module()``."""
+    return _reads[0]
+
 
 class ndarray(np.ndarray):  # CuPy's own name
     """A "device" array: NumPy memory that, as in CuPy, refuses host arrays as operands."""
+
+    def __bool__(self) -> bool:
+        _reads[0] += 1
+        return bool(self.view(np.ndarray))
+
+    def __float__(self) -> float:
+        _reads[0] += 1
+        return float(self.view(np.ndarray))
+
+    def __int__(self) -> int:
+        _reads[0] += 1
+        return int(self.view(np.ndarray))
+
+    def item(self, *args: Any) -> Any:
+        _reads[0] += 1
+        return self.view(np.ndarray).item(*args)
+
+    def tolist(self) -> Any:
+        _reads[0] += 1
+        return self.view(np.ndarray).tolist()
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out", ())
@@ -108,6 +137,7 @@ def asarray(value: Any, dtype: Any = None) -> ndarray:
 
 def asnumpy(value: Any) -> np.ndarray:
     """A device array copied back to the host as a plain NumPy array."""
+    _reads[0] += 1
     return np.array(_to_numpy_view(value), copy=True)
 
 
@@ -118,6 +148,7 @@ class _Stream:
 
 def module() -> types.ModuleType:
     """A fresh module named ``cupy`` exposing NumPy's namespace on device arrays."""
+    _reads[0] = 0
     cupy = types.ModuleType("cupy", __doc__)
     cupy.ndarray = ndarray  # type: ignore[attr-defined]
     cupy.asarray = asarray  # type: ignore[attr-defined]

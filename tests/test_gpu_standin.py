@@ -80,6 +80,70 @@ def test_gpu_style_on_the_standin_equals_vectorized_bit_for_bit(cupy, name, vari
     assert trained_g.history == trained_v.history
 
 
+def _native_batch(net, m: int = 48, scale: float = 1.0):
+    rng = np.random.default_rng(0)
+    X, y = scale * rng.random((784, m)), rng.integers(0, net.spec.sizes[-1], m)
+    return net.to_native({k: v.astype(np.float64) for k, v in net.init_params(1).items()}, X, y)
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_a_gpu_training_step_reads_back_from_the_device_once(cupy, name) -> None:
+    # Every layer's finiteness check and the labels' range check make a device flag; on a
+    # GPU each read back waits for the device, so a step reads them all in one transfer.
+    net = network(name, style="gpu")
+    params, X, y = _native_batch(net)
+    before = cupy_standin.reads()
+    grads = net.backend.gradients(params, X, y, net.recipe)
+    assert cupy_standin.reads() - before == 1
+    assert all(isinstance(g, cupy.ndarray) for g in grads.values())
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_bad_value_inside_a_gpu_step_gets_the_cpu_error(cupy, name, bad) -> None:
+    # X goes in unchecked here (net.to_native checks it; the backend does not), so the
+    # first layer's check must find it, named as the vectorised style names it.
+    gpu, vec = network(name, style="gpu"), network(name, style="vectorized")
+    params, X, y = _native_batch(gpu)
+    X[3, 5] = bad
+    host = ({k: cupy.asnumpy(v) for k, v in params.items()}, cupy.asnumpy(X), cupy.asnumpy(y))
+    # errstate: NumPy warns of the NaNs a bad value spreads, CuPy does not; the stand-in
+    # computes with NumPy, and the gpu style carries on until the step's one read back.
+    with np.errstate(invalid="ignore", over="ignore"):
+        with pytest.raises(ValueError, match="contains") as on_cpu:
+            vec.backend.gradients(*host, vec.recipe)
+        with pytest.raises(ValueError, match="contains") as on_gpu:
+            gpu.backend.gradients(params, X, y, gpu.recipe)
+    assert str(on_gpu.value) == str(on_cpu.value)
+
+
+def test_labels_out_of_range_in_a_gpu_step_get_the_cpu_error(cupy) -> None:
+    gpu = network("relu_10_10", style="gpu")
+    params, X, y = _native_batch(gpu)
+    y[7] = 10
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.9, found 0\.\.10"):
+        gpu.backend.gradients(params, X, y, gpu.recipe)
+
+
+def test_a_false_alarm_from_overflowing_squares_keeps_the_result(cupy) -> None:
+    # Entries of 1e160 are finite but their squares overflow the check's sum of squares:
+    # the flag is raised, the eager rerun finds every entry finite, and the step goes on.
+    gpu, vec = network("relu_10_10", style="gpu"), network("relu_10_10", style="vectorized")
+    params, X, y = _native_batch(gpu, scale=1e160)
+    before = cupy_standin.reads()
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = gpu.backend.gradients(params, X, y, gpu.recipe)
+        expected = vec.backend.gradients(
+            {k: cupy.asnumpy(v) for k, v in params.items()},
+            cupy.asnumpy(X),
+            cupy.asnumpy(y),
+            vec.recipe,
+        )
+    assert cupy_standin.reads() - before > 1  # the flags, then the eager checks
+    for key, g in expected.items():
+        np.testing.assert_array_equal(cupy.asnumpy(grads[key]), g, err_msg=key)
+
+
 @pytest.mark.mnist
 def test_train_command_with_style_gpu_on_the_standin(cupy, tmp_path) -> None:
     del cupy
