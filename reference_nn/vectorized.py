@@ -102,7 +102,10 @@ def backward(
         dW /= m
         grads[f"W{k}"] = dW
         b = params[f"b{k}"]
-        grads[f"b{k}"] = xp.broadcast_to(recipe.bias_gradient(dZ) / m, b.shape).astype(b.dtype)
+        db = recipe.bias_gradient(dZ) / m  # not in place: a recipe may return a view
+        if db.shape != b.shape or db.dtype != b.dtype:  # a recipe's scalar sum (004's)
+            db = xp.broadcast_to(db, b.shape).astype(b.dtype)
+        grads[f"b{k}"] = db
         if k > 1:
             A = As[k - 1]
             reuse = overwrite_inputs and A.dtype == dZ.dtype and A is not Ds[k - 2]
