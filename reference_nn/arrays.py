@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import wraps
@@ -14,9 +15,9 @@ import numpy as np
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The device flags that the checks inside one ``read_back_once`` call have queued; None
-# outside such a call. Context-local, as numpy.errstate's settings are.
-_queued_flags: ContextVar[list[Any] | None] = ContextVar("queued_flags", default=None)
+# Inside a ``read_back_once`` call, the running sum of its checks' device values (a list of
+# at most one array); None outside such a call. Context-local, as numpy.errstate's settings.
+_pending: ContextVar[list[Any] | None] = ContextVar("pending_checks", default=None)
 
 
 def array_module(*arrays: Any) -> ModuleType:
@@ -40,6 +41,11 @@ def require_finite(array: Any, what: str) -> None:
     if is_traced(array):
         return
     xp = array_module(array)
+    if deferring(array):
+        # A NaN or an infinity carries into the sum of the entries (which may also overflow,
+        # rarely: read_back_once's eager rerun tells the two apart). One reduction kernel.
+        check_later(xp.sum(array))
+        return
     # A finite sum of squares implies finite entries (a NaN or an infinity would carry into
     # it); as one BLAS dot it needs no temporary the size of the array and runs on every
     # core. Only a non-finite result (a bad entry, or squares that overflow) needs the test
@@ -47,41 +53,49 @@ def require_finite(array: Any, what: str) -> None:
     flat = array.reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow here is expected
         total = xp.dot(flat, flat)
-    if not suspect(~xp.isfinite(total)):
+    if bool(xp.isfinite(total)):
         return
     if not bool(xp.all(xp.isfinite(array))):
         bad = "NaN" if bool(xp.any(xp.isnan(array))) else "an infinite value"
         raise ValueError(f"{what} contains {bad}")
 
 
-def suspect(flag: Any) -> bool:
-    """Whether a check must look closer: ``flag`` is a 0-d boolean array, True where the
-    input may be bad. Read at once, except a CuPy flag inside ``read_back_once``: that one
-    is queued, without waiting for the device, and read with the others when the call ends."""
-    queued = _queued_flags.get()
-    if queued is not None and array_module(flag).__name__ == "cupy":
-        queued.append(flag)
-        return False
-    return bool(flag)
+def deferring(array: Any) -> bool:
+    """True for a CuPy array inside a ``read_back_once`` call: a check of it then hands
+    ``check_later`` a device value instead of reading one back, which waits for the GPU."""
+    return _pending.get() is not None and array_module(array).__name__ == "cupy"
+
+
+def check_later(value: Any) -> None:
+    """Queue ``value``, a 0-d device array that is finite where a check passes, to be read
+    back when the enclosing ``read_back_once`` call returns (added to the others: a NaN or
+    an infinity among them carries into the sum)."""
+    pending = _pending.get()
+    if pending is None:
+        raise RuntimeError("check_later needs an enclosing read_back_once call")
+    if pending:
+        pending[0] = pending[0] + value
+    else:
+        pending.append(value)
 
 
 def read_back_once(fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn`` with the device flags of its checks read back in one transfer when it returns,
-    rather than each where it is made: on a GPU every read back waits for the device, and a
-    training step checks every layer. When a flag is raised, ``fn`` runs again with every
-    check read at once, which raises the error that names the problem, as on the CPU (``fn``
-    must not write its inputs). If that run finds none (a sum of squares that overflowed),
-    the first run's result stands."""
+    """``fn`` with its checks of CuPy arrays read back from the device once, when it returns,
+    rather than each where it is made: every read back waits for the GPU, and each launch
+    costs as much as the work of a small layer. If a check failed, ``fn`` runs again with
+    every check made at once, which raises the error that names the problem, as on the CPU
+    (so ``fn`` must not write its inputs); if none fails then (a sum that overflowed), the
+    first run's result stands."""
 
     @wraps(fn)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        queued: list[Any] = []
-        token = _queued_flags.set(queued)
+        pending: list[Any] = []
+        token = _pending.set(pending)
         try:
             result = fn(*args, **kwargs)
         finally:
-            _queued_flags.reset(token)
-        if queued and any(array_module(queued[0]).stack(queued).tolist()):
+            _pending.reset(token)
+        if pending and not math.isfinite(float(pending[0])):
             fn(*args, **kwargs)
         return result
 

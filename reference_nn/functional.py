@@ -13,13 +13,14 @@ from typing import Any
 
 from reference_nn.arrays import (
     array_module,
+    check_later,
+    deferring,
     exp_in_place,
     is_traced,
     over,
     require_finite,
     require_float,
     require_ndim,
-    suspect,
 )
 
 __all__ = [
@@ -142,11 +143,17 @@ def one_hot(labels: Array, num_classes: int) -> Array:
         raise TypeError(f"one_hot: labels must be an integer array, got dtype {dtype}")
     require_ndim(labels, 1, "one_hot: labels")
     if not is_traced(labels) and labels.size:
-        low, high = labels.min(), labels.max()
-        if suspect((low < 0) | (high >= num_classes)):
-            raise ValueError(
-                f"one_hot: labels must lie in 0..{num_classes - 1}, found {int(low)}..{int(high)}"
-            )
+        if deferring(labels):
+            # The largest label read as unsigned, so that a negative one is huge: the root
+            # of the room it leaves below num_classes is NaN when it leaves none.
+            high = labels.view(f"u{labels.dtype.itemsize}").max().astype(xp.float64)
+            check_later(xp.sqrt(num_classes - 1 - high))
+        else:
+            low, high = int(labels.min()), int(labels.max())
+            if low < 0 or high >= num_classes:
+                raise ValueError(
+                    f"one_hot: labels must lie in 0..{num_classes - 1}, found {low}..{high}"
+                )
     return (xp.arange(num_classes)[:, None] == labels[None, :]).astype(xp.float64)
 
 
