@@ -50,7 +50,7 @@ def audit(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def gpu(session: nox.Session) -> None:
-    """Run the GPU tests (needs CuPy and a CUDA 12 device; they skip with the reason otherwise)."""
+    """Run the GPU tests (needs CuPy and a CUDA device; they skip with the reason otherwise)."""
     _install(session, "test", "gpu")
     session.run("pytest", "-m", "gpu", "-rs", *session.posargs)
 

@@ -17,7 +17,7 @@ def require_cupy() -> ModuleType:
     except ImportError as exc:
         raise GpuUnavailableError(
             "style 'gpu' needs CuPy, which is not installed "
-            "(pip install 'reference-nn[gpu]' on a machine with CUDA 12)"
+            "(pip install 'reference-nn[gpu]' for CUDA 12, 'reference-nn[gpu-cuda13]' for CUDA 13)"
         ) from exc
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
