@@ -27,6 +27,14 @@ def require_cupy() -> ModuleType:
         ) from exc
     if count == 0:
         raise GpuUnavailableError("style 'gpu' needs a CUDA device; CuPy found 0 devices")
+    try:  # CuPy compiles its kernels at first use, with NVRTC from a CUDA toolkit
+        probe = cupy.arange(3, dtype=cupy.float64)
+        float((probe * probe).sum())
+    except Exception as exc:
+        raise GpuUnavailableError(
+            f"style 'gpu' needs CuPy to run a kernel on the CUDA device, which failed ({exc}); "
+            "without a local CUDA toolkit, install CuPy with its [ctk] extra"
+        ) from exc
     return cupy
 
 

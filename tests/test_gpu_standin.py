@@ -18,6 +18,7 @@ import pytest
 from reference_nn import NETWORKS, VARIANTS, network
 from reference_nn.__main__ import main as main_cli
 from reference_nn.arrays import array_module, check_later, read_back_once, require_finite, writable
+from reference_nn.gpu import GpuUnavailableError, gpu_unavailable_reason
 from reference_nn.training import train
 from tests import cupy_standin
 from tests.helpers import document_warnings, mnist_dir
@@ -78,6 +79,20 @@ def test_gpu_style_on_the_standin_equals_vectorized_bit_for_bit(cupy, name, vari
         assert type(trained_g.params[key]) is np.ndarray, key
         np.testing.assert_array_equal(trained_g.params[key], trained_v.params[key], err_msg=key)
     assert trained_g.history == trained_v.history
+
+
+def test_a_device_that_cannot_run_a_kernel_is_named(cupy, monkeypatch) -> None:
+    # As when CuPy finds the device but not NVRTC, which compiles its kernels.
+    def fail(*args, **kwargs):
+        raise RuntimeError("CuPy failed to load libnvrtc.so.12")
+
+    monkeypatch.setattr(cupy, "multiply", fail, raising=False)
+    monkeypatch.setattr(cupy.ndarray, "__mul__", fail)
+    reason = gpu_unavailable_reason()
+    assert reason is not None
+    assert "run a kernel" in reason and "libnvrtc" in reason and "[ctk]" in reason
+    with pytest.raises(GpuUnavailableError, match="libnvrtc"):
+        network("relu_10_10", style="gpu")
 
 
 def _native_batch(net, m: int = 48, scale: float = 1.0):
