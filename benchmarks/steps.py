@@ -46,29 +46,28 @@ def step_flops(sizes: tuple[int, ...], m: int) -> float:
     return 2.0 * m * (3 * sum(products) - products[0])
 
 
-def matmul_peak(dtype: type, n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an n x n matmul in ``dtype``, best of ``repeats``."""
-    a = np.random.default_rng(0).random((n, n)).astype(dtype)
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def gpu_matmul_peak(dtype: str, n: int = 8192, repeats: int = 5) -> float | None:
-    """GFLOP/s of an n x n CuPy matmul in ``dtype``, best of ``repeats``; None without a GPU."""
-    try:
-        cupy = require_cupy()
-    except GpuUnavailableError:
-        return None
-    a = cupy.random.default_rng(0).random((n, n), dtype=dtype)
-    synchronize = cupy.cuda.get_current_stream().synchronize
+def matmul_peak(dtype: str, n: int = 2048, repeats: int = 5, gpu: bool = False) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype``, best of ``repeats``: NumPy's, or CuPy's on
+    the GPU (GpuUnavailableError without one)."""
+    xp = require_cupy() if gpu else np
+    synchronize = _cupy_synchronize if gpu else (lambda: None)
+    a = xp.random.default_rng(0).random((n, n), dtype=dtype)
 
     def product() -> None:
         a @ a
         synchronize()
 
-    product()  # cuBLAS picks its kernel on first use
+    product()  # the BLAS picks its kernel (and CuPy loads cuBLAS) on first use
     best = min(_timed(product) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
+
+
+def gpu_matmul_peak(dtype: str, n: int = 8192, repeats: int = 5) -> float | None:
+    """``matmul_peak`` on the GPU; None without one (the GPU table says why)."""
+    try:
+        return matmul_peak(dtype, n, repeats, gpu=True)
+    except GpuUnavailableError:
+        return None
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -402,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     m = args.examples
     X = rng.random((784, m))
     y = rng.integers(0, 10, m)
-    peaks = {d: matmul_peak(getattr(np, d), args.peak_size) for d in ("float32", "float64")}
+    peaks = {d: matmul_peak(d, args.peak_size) for d in ("float32", "float64")}
     why_empty: dict[str, str] = {}
     rows = []
     for name in args.networks:
