@@ -27,6 +27,7 @@ import numpy as np
 from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
+from reference_nn.arrays import Arena, reusing
 from reference_nn.gpu import GpuUnavailableError, require_cupy
 
 Step = Callable[[], None]
@@ -84,9 +85,11 @@ def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str, style: str = "vect
     )
     lr = NETWORKS[name].training.learning_rate
     synchronize = _cupy_synchronize if style == "gpu" else (lambda: None)
+    memory = Arena()
 
     def step() -> None:
-        grads = net.backend.gradients(params, Xd, yd, net.recipe)  # as train() between logs
+        with reusing(memory):  # as train() between logs
+            grads = net.backend.gradients(params, Xd, yd, net.recipe)
         for key, g in grads.items():
             g *= lr  # as reference_nn.training.train updates
             params[key] -= g

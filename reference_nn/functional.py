@@ -4,7 +4,8 @@ Every function takes arrays of NumPy, CuPy or jax.numpy and returns the same kin
 Matrices hold one example per column: ``Z`` has shape (n, m).
 Bad input raises ValueError or TypeError naming the problem. Intermediates are updated in
 place (augmented assignments, ``exp_in_place``) on NumPy and CuPy, where each new array
-costs page faults; under JAX the same lines rebind.
+costs page faults; under JAX the same lines rebind. Inside ``arrays.reusing(arena)`` the
+new NumPy arrays of a training step are written into memory kept from the previous step.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reference_nn.arrays import (
     require_finite,
     require_float,
     require_ndim,
+    reused_out,
 )
 
 __all__ = [
@@ -74,7 +76,8 @@ def _sigmoid_numerator(E: Array, nonnegative: Array) -> Array:
     """E where Z < 0 and 1 where Z >= 0 (``nonnegative``, boolean), as a new array: the
     maximum of E and the mask, exact since 0 <= E <= 1. One pass; where() would branch on
     the data, which costs 4x the whole quotient on random signs."""
-    return array_module(E).maximum(E, nonnegative)
+    xp = array_module(E)
+    return xp.maximum(E, nonnegative, **reused_out(xp, E.shape, E.dtype))
 
 
 def sigmoid(Z: Array) -> Array:
@@ -102,10 +105,12 @@ def sigmoid_and_derivative(Z: Array, overwrite_z: bool = False) -> tuple[Array, 
     """(sigmoid(Z), sigmoid_derivative(Z)) from one exp(-|Z|), equal bit for bit to the two
     functions' values; each the shape of ``Z``. Forward passes that backpropagate use it,
     with ``overwrite_z``: the derivative is then written over ``Z`` where its module allows."""
-    nonnegative = _checked(Z, "sigmoid") >= 0  # before Z is overwritten
+    xp = array_module(Z)
+    # Z >= 0, taken before Z is overwritten.
+    nonnegative = xp.greater_equal(_checked(Z, "sigmoid"), 0, **reused_out(xp, Z.shape, bool))
     E = _exp_of_minus_abs(Z, overwrite_z)
     A = _sigmoid_numerator(E, nonnegative)
-    D = E + 1
+    D = xp.add(E, 1, **reused_out(xp, E.shape, E.dtype))
     A /= D
     D *= D
     E /= D
@@ -125,22 +130,27 @@ def softmax(Z: Array) -> Array:
     """exp(Z) normalised so that each column (axis 0) sums to 1, stable for large |Z|; (n, m)."""
     require_ndim(Z, 2, "softmax: input")
     xp = array_module(Z)
-    E = exp_in_place(_checked(Z, "softmax") - xp.max(Z, axis=0, keepdims=True))
+    shifted = xp.subtract(
+        _checked(Z, "softmax"),
+        xp.max(Z, axis=0, keepdims=True),
+        **reused_out(xp, Z.shape, Z.dtype),
+    )
+    E = exp_in_place(shifted)
     E /= xp.sum(E, axis=0, keepdims=True)
     return E
 
 
-def one_hot(labels: Array, num_classes: int) -> Array:
-    """Shape (num_classes, m) float64 matrix with a single 1 per column, at row ``labels[j]``.
+def one_hot(labels: Array, num_classes: int, dtype: Any = "float64") -> Array:
+    """Shape (num_classes, m) matrix of ``dtype`` with a single 1 per column, at row ``labels[j]``.
 
     ``labels`` is an integer array of shape (m,) with values in 0..num_classes-1.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
     xp = array_module(labels)
-    dtype = getattr(labels, "dtype", None)
-    if dtype is None or dtype.kind not in "iu":
-        raise TypeError(f"one_hot: labels must be an integer array, got dtype {dtype}")
+    label_dtype = getattr(labels, "dtype", None)
+    if label_dtype is None or label_dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be an integer array, got dtype {label_dtype}")
     require_ndim(labels, 1, "one_hot: labels")
     if not is_traced(labels) and labels.size:
         if deferring(labels):
@@ -154,7 +164,12 @@ def one_hot(labels: Array, num_classes: int) -> Array:
                 raise ValueError(
                     f"one_hot: labels must lie in 0..{num_classes - 1}, found {low}..{high}"
                 )
-    return (xp.arange(num_classes)[:, None] == labels[None, :]).astype(xp.float64)
+    Y = xp.equal(
+        xp.arange(num_classes)[:, None],
+        labels[None, :],
+        **reused_out(xp, (num_classes, labels.shape[0]), dtype),
+    )
+    return Y.astype(dtype, copy=False)
 
 
 def cross_entropy(Z: Array, labels: Array) -> Array:
@@ -170,5 +185,5 @@ def cross_entropy(Z: Array, labels: Array) -> Array:
             f"cross_entropy: {labels.shape[0]} labels for {Z.shape[1]} columns of logits"
         )
     xp = array_module(Z)
-    Y = one_hot(labels, Z.shape[0]).astype(Z.dtype)
+    Y = one_hot(labels, Z.shape[0], Z.dtype)
     return -xp.mean(xp.sum(Y * log_softmax(Z), axis=0))

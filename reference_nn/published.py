@@ -49,16 +49,16 @@ def softmax_offset(Z: Array) -> Array:
     return E / xp.sum(E, axis=0, keepdims=True)
 
 
-def one_hot_batch_max(labels: Array, num_classes: int) -> Array:
+def one_hot_batch_max(labels: Array, num_classes: int, dtype: Any = "float64") -> Array:
     """003: ``np.zeros((Y.size, Y.max() + 1))``, ones at the labels, transposed.
 
     The width is the largest label in the batch plus one; ``num_classes`` is ignored,
-    as in the document. Shape (labels.max() + 1, m).
+    as in the document. Shape (labels.max() + 1, m), of ``dtype``.
     """
     del num_classes
     xp = array_module(labels)
     width = int(labels.max()) + 1
-    return (xp.arange(width)[:, None] == labels[None, :]).astype(xp.float64)
+    return (xp.arange(width)[:, None] == labels[None, :]).astype(dtype)
 
 
 def bias_gradient_sum_all(dZ: Array) -> Array:

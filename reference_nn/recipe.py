@@ -8,7 +8,7 @@ from typing import Any
 
 from reference_nn import functional as F
 from reference_nn import published as P
-from reference_nn.arrays import array_module
+from reference_nn.arrays import array_module, reused_out
 from reference_nn.spec import Derivation
 
 Array = Any
@@ -18,7 +18,8 @@ def _relu_derivative(Z: Array, A: Array) -> Array:
     # Z > 0 as booleans: the same 0/1 factor as F.relu_derivative without a float copy
     # (dZ *= mask is exact); Z was checked finite by relu in the forward pass.
     del A
-    return Z > 0
+    xp = array_module(Z)
+    return xp.greater(Z, 0, **reused_out(xp, Z.shape, bool))
 
 
 def _relu_and_mask(Z: Array) -> tuple[Array, Array]:
@@ -79,7 +80,7 @@ SOFTMAXES: dict[str, Callable[[Array], Array]] = {
     "unshifted": P.softmax_unshifted,
     "offset": P.softmax_offset,
 }
-ONE_HOTS: dict[str, Callable[[Array, int], Array]] = {
+ONE_HOTS: dict[str, Callable[..., Array]] = {
     "num_classes": F.one_hot,
     "batch_max": P.one_hot_batch_max,
 }
@@ -109,7 +110,7 @@ class Recipe:
     activation_and_derivative(Z) -> (A, dA/dZ), the same values from one call (shared work
     where a pair has it, else the two functions in turn), which may write one of them over
     Z (NumPy, CuPy): callers pass a Z they no longer need; softmax(Z_L) -> A_L;
-    one_hot(labels (m,), n_L) -> Y; bias_gradient(dZ (n, m)) -> the sum that 1/m scales
+    one_hot(labels (m,), n_L, dtype=) -> Y; bias_gradient(dZ (n, m)) -> the sum that 1/m scales
     into db ((n, 1), or a scalar for ``sum_all``); loss(Z_L, A_L, Y) -> the mean loss over
     the m columns.
     """
@@ -119,7 +120,7 @@ class Recipe:
     activation_derivative: Callable[[Array, Array], Array]
     activation_and_derivative: Callable[[Array], tuple[Array, Array]]
     softmax: Callable[[Array], Array]
-    one_hot: Callable[[Array, int], Array]
+    one_hot: Callable[..., Array]
     bias_gradient: Callable[[Array], Array]
     loss: Callable[[Array, Array, Array], Array]
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from reference_nn.arrays import Arena, reusing
 from reference_nn.network import Network, Params
 
 
@@ -65,13 +66,17 @@ def train(
     p = {name: value.copy() for name, value in p.items()}
     xp = net.backend.xp
     history: list[LogEntry] = []
+    # Each kind of step reuses its own intermediates' memory from one iteration to the next.
+    logged_memory, step_memory = Arena(), Arena()
     for t in range(iterations):
         if t % log_every == 0 or t == iterations - 1:
-            loss, grads, A_L = net.backend.loss_and_gradients(p, Xn, yn, net.recipe)
-            accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
+            with reusing(logged_memory):
+                loss, grads, A_L = net.backend.loss_and_gradients(p, Xn, yn, net.recipe)
+                accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
             history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
         else:  # the same gradients, without evaluating the loss nobody reads
-            grads = net.backend.gradients(p, Xn, yn, net.recipe)
+            with reusing(step_memory):
+                grads = net.backend.gradients(p, Xn, yn, net.recipe)
         for name, g in grads.items():
             g *= learning_rate  # the step's own fresh array: scaled in place, no temporary
             p[name] -= g

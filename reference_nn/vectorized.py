@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference_nn.arrays import array_module, over
+from reference_nn.arrays import array_module, over, reused_out
 from reference_nn.recipe import Recipe
 
 Array = Any
@@ -26,7 +26,9 @@ def num_layers(params: Params) -> int:
 
 def _affine(params: Params, k: int, A: Array) -> Array:
     """Z_k = W_k A + b_k, shape (n_k, m)."""
-    Z = params[f"W{k}"] @ A
+    W = params[f"W{k}"]
+    xp = array_module(W, A)
+    Z = xp.matmul(W, A, **reused_out(xp, (W.shape[0], A.shape[1]), xp.result_type(W, A)))
     Z += params[f"b{k}"]  # in place where the array module allows (NumPy, CuPy)
     return Z
 
@@ -64,7 +66,7 @@ def forward_for_backward(
 
 def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
     """The recipe's one-hot labels Y in A_L's dtype; ValueError unless Y has A_L's shape."""
-    Y = recipe.one_hot(labels, A_L.shape[0])
+    Y = recipe.one_hot(labels, A_L.shape[0], dtype=A_L.dtype)
     if Y.shape != A_L.shape:
         raise ValueError(
             f"one-hot labels have shape {tuple(Y.shape)} but the output layer gives "

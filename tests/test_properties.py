@@ -8,6 +8,7 @@ suite fails if the finding ever stops being true. Nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import warnings
@@ -22,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 from reference_nn import NETWORKS, VARIANTS, vectorized
 from reference_nn import functional as F
 from reference_nn import published as P
-from reference_nn.arrays import require_finite
+from reference_nn.arrays import Arena, require_finite, reusing
 from reference_nn.network import build
 from reference_nn.recipe import recipe_for
 from tests import strategies as S
@@ -293,6 +294,17 @@ def test_one_hot_has_one_one_per_column_and_the_full_width(one_hot, case) -> Non
     np.testing.assert_array_equal(Y.sum(axis=0), 1.0)
     assert set(np.unique(Y)) <= {0.0, 1.0}
     np.testing.assert_array_equal(Y.argmax(axis=0), y)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("in_arena", [False, True], ids=["fresh", "arena"])
+def test_one_hot_is_of_the_dtype_asked_for(dtype, in_arena) -> None:
+    y = np.array([3, 0, 9, 9, 1])
+    expected = np.eye(10, dtype=dtype)[:, y]
+    with reusing(Arena()) if in_arena else contextlib.nullcontext():
+        Y = F.one_hot(y, 10, dtype)
+    assert Y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(Y, expected)
 
 
 @pytest.mark.parametrize(
