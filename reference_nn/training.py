@@ -66,16 +66,16 @@ def train(
     p = {name: value.copy() for name, value in p.items()}
     xp = net.backend.xp
     history: list[LogEntry] = []
-    # Each kind of step reuses its own intermediates' memory from one iteration to the next.
-    logged_memory, step_memory = Arena(), Arena()
+    # Every step writes its intermediates where the previous one did (logged or not, a step
+    # asks for the same arrays in the same order); A_L is read before the next step.
+    memory = Arena()
     for t in range(iterations):
-        if t % log_every == 0 or t == iterations - 1:
-            with reusing(logged_memory):
+        with reusing(memory):
+            if t % log_every == 0 or t == iterations - 1:
                 loss, grads, A_L = net.backend.loss_and_gradients(p, Xn, yn, net.recipe)
                 accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
-            history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
-        else:  # the same gradients, without evaluating the loss nobody reads
-            with reusing(step_memory):
+                history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
+            else:  # the same gradients, without evaluating the loss nobody reads
                 grads = net.backend.gradients(p, Xn, yn, net.recipe)
         for name, g in grads.items():
             g *= learning_rate  # the step's own fresh array: scaled in place, no temporary

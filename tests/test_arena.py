@@ -74,6 +74,23 @@ def test_a_warm_arena_serves_every_call_with_the_same_buffers(name) -> None:
         assert not any(np.shares_memory(again[key], b) for b in arena.buffers), key
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_logged_and_unlogged_steps_share_one_arena(name) -> None:
+    """train() runs both kinds of step in one arena: they must ask for the same arrays in
+    the same order, or each would reallocate the other's (and hold twice the memory)."""
+    net = network(name)
+    params = net.init_params(0)
+    X, y = _data(64)
+    arena = Arena()
+    with reusing(arena):
+        vectorized.gradients(params, X, y, net.recipe)
+    first = [id(b) for b in arena.buffers]
+    with reusing(arena):
+        _, _, A_L = vectorized.loss_and_gradients(params, X, y, net.recipe)
+    assert [id(b) for b in arena.buffers] == first
+    np.testing.assert_array_equal(A_L, vectorized.probabilities(params, X, net.recipe))
+
+
 def test_a_call_with_another_batch_size_gets_buffers_of_its_own_shapes() -> None:
     net = network("sigmoid_16_16")
     params = net.init_params(0)
