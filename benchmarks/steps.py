@@ -27,8 +27,8 @@ import numpy as np
 from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
-from reference_nn.arrays import Arena, reusing
 from reference_nn.gpu import GpuUnavailableError, require_cupy
+from reference_nn.memory import Arena, reusing
 
 Step = Callable[[], None]
 Maker = Callable[[str, np.ndarray, np.ndarray, str], Step]

@@ -4,7 +4,7 @@ Every function takes arrays of NumPy, CuPy or jax.numpy and returns the same kin
 Matrices hold one example per column: ``Z`` has shape (n, m).
 Bad input raises ValueError or TypeError naming the problem. Intermediates are updated in
 place (augmented assignments, ``exp_in_place``) on NumPy and CuPy, where each new array
-costs page faults; under JAX the same lines rebind. Inside ``arrays.reusing(arena)`` the
+costs page faults; under JAX the same lines rebind. Inside ``memory.reusing(arena)`` the
 new NumPy arrays of a training step are written into memory kept from the previous step.
 """
 
@@ -22,8 +22,8 @@ from reference_nn.arrays import (
     require_finite,
     require_float,
     require_ndim,
-    reused_out,
 )
+from reference_nn.memory import reused_out
 
 __all__ = [
     "cross_entropy",

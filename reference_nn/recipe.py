@@ -8,7 +8,8 @@ from typing import Any
 
 from reference_nn import functional as F
 from reference_nn import published as P
-from reference_nn.arrays import array_module, reused_out
+from reference_nn.arrays import array_module
+from reference_nn.memory import reused_out
 from reference_nn.spec import Derivation
 
 Array = Any

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_nn.arrays import Arena, reusing
+from reference_nn.memory import Arena, reusing
 from reference_nn.network import Network, Params
 
 

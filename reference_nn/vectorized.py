@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reference_nn.arrays import array_module, over, reused_out
+from reference_nn.arrays import array_module, over
+from reference_nn.memory import reused_out
 from reference_nn.recipe import Recipe
 
 Array = Any

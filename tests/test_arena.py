@@ -1,4 +1,4 @@
-"""Training steps that reuse their intermediates' memory (``arrays.Arena``) compute exactly
+"""Training steps that reuse their intermediates' memory (``memory.Arena``) compute exactly
 what steps with fresh memory compute, hand no arena memory back as a gradient, and do not
 allocate the batch's arrays again once warm."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reference_nn import NETWORKS, VARIANTS, network, vectorized
-from reference_nn.arrays import Arena, reused_out, reusing
+from reference_nn.memory import Arena, reused_out, reusing
 from reference_nn.training import train
 from tests.helpers import document_warnings
 
@@ -46,7 +46,7 @@ def test_steps_in_an_arena_equal_steps_with_fresh_memory(name, variant, dtype) -
     params = {k: v.astype(dtype) for k, v in net.init_params(3).items()}
     X, y = _data(96)
     X = X.astype(dtype)
-    arena = Arena()
+    arena = Arena(min_bytes=0)  # the small test arrays too
     with document_warnings(name, variant):
         fresh = _descend(net, params, X, y, 3, None)
         reused = _descend(net, params, X, y, 3, arena)
@@ -61,7 +61,7 @@ def test_a_warm_arena_serves_every_call_with_the_same_buffers(name) -> None:
     net = network(name)
     params = net.init_params(0)
     X, y = _data(64)
-    arena = Arena()
+    arena = Arena(min_bytes=0)  # the small test arrays too
     with reusing(arena):
         grads = vectorized.gradients(params, X, y, net.recipe)
     first = [id(b) for b in arena.buffers]
@@ -81,7 +81,7 @@ def test_logged_and_unlogged_steps_share_one_arena(name) -> None:
     net = network(name)
     params = net.init_params(0)
     X, y = _data(64)
-    arena = Arena()
+    arena = Arena(min_bytes=0)  # the small test arrays too
     with reusing(arena):
         vectorized.gradients(params, X, y, net.recipe)
     first = [id(b) for b in arena.buffers]
@@ -94,7 +94,7 @@ def test_logged_and_unlogged_steps_share_one_arena(name) -> None:
 def test_a_call_with_another_batch_size_gets_buffers_of_its_own_shapes() -> None:
     net = network("sigmoid_16_16")
     params = net.init_params(0)
-    arena = Arena()
+    arena = Arena(min_bytes=0)  # the small test arrays too
     for m in (64, 40, 64, 7):
         X, y = _data(m, seed=m)
         with reusing(arena):
@@ -143,13 +143,36 @@ def test_a_warm_step_allocates_none_of_the_batchs_arrays(name) -> None:
 
 def test_reused_out_gives_nothing_outside_an_arena_or_for_other_array_modules() -> None:
     assert reused_out(np, (2, 3), np.float64) == {}
-    arena = Arena()
+    arena = Arena(min_bytes=0)
     with reusing(arena):
         out = reused_out(np, (2, 3), np.float32)["out"]
         assert out.shape == (2, 3) and out.dtype == np.float32
         assert reused_out(object(), (2, 3), np.float32) == {}  # CuPy, jax.numpy: fresh
     assert reused_out(np, (2, 3), np.float64) == {}
     assert arena.buffers == (out,)
+
+
+def test_arrays_below_min_bytes_are_left_to_the_allocator() -> None:
+    arena = Arena()  # 64 KiB
+    with reusing(arena):
+        assert reused_out(np, (16, 511), np.float64) == {}  # 65,408 bytes
+        big = reused_out(np, (16, 512), np.float64)["out"]
+    assert arena.buffers == (big,)
+
+
+def test_the_loop_styles_vectors_stay_out_of_the_arena() -> None:
+    """train() runs every style in an arena; the loop style's per-example vectors are
+    small, and would otherwise be held, m of them per primitive, between steps."""
+    net = network("sigmoid_16_16", style="loop")
+    params = net.init_params(0)
+    X, y = _data(50)
+    arena = Arena()
+    with reusing(arena):
+        got = net.gradients(params, X, y)
+    assert arena.buffers == ()
+    expected = net.gradients(params, X, y)
+    for key in params:
+        np.testing.assert_array_equal(got[key], expected[key])
 
 
 def test_train_in_its_arenas_equals_steps_with_fresh_memory() -> None:
