@@ -74,7 +74,7 @@ def one_hot_like(labels: Array, A_L: Array, recipe: Recipe) -> Array:
             f"{tuple(A_L.shape)}: the one-hot width ({recipe.derivation.one_hot}) differs "
             f"from the {A_L.shape[0]} output units"
         )
-    return Y.astype(A_L.dtype, copy=False)
+    return Y
 
 
 def backward(

@@ -176,7 +176,7 @@ def test_the_loop_styles_vectors_stay_out_of_the_arena() -> None:
         np.testing.assert_array_equal(got[key], expected[key])
 
 
-def test_train_in_its_arenas_equals_steps_with_fresh_memory() -> None:
+def test_train_in_its_arena_equals_steps_with_fresh_memory() -> None:
     net = network("relu_16_16")
     params = net.init_params(2)
     X, y = _data(80)
