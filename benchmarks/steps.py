@@ -1,11 +1,12 @@
 """Benchmark: one full-batch training step (forward, backward, update) per network.
 
 Ours (the ``vectorized`` style, float32 and float64) against PyTorch on the CPU and JAX
-jit doing the same step, in one process, interleaved, as the median of repeats; the
-achieved GFLOP/s against this machine's matmul peak measured in the same run; and the
-per-example cost of the ``loop`` style. With ``--gpu``, the same table on the GPU: our
-``gpu`` style (CuPy) against PyTorch CUDA and JAX on the GPU; a column that cannot be
-measured is left empty and the table says why. torch is installed by ``nox -s bench`` only.
+jit doing the same step, in one process, interleaved (each turn once the previous library's
+threads have parked), as the median of repeats; the achieved GFLOP/s against this machine's
+matmul peak measured in the same run; and the per-example cost of the ``loop`` style. With
+``--gpu``, the same table on the GPU: our ``gpu`` style (CuPy) against PyTorch CUDA and JAX
+on the GPU; a column that cannot be measured is left empty and the table says why. torch
+is installed by ``nox -s bench`` only.
 """
 
 from __future__ import annotations
@@ -224,20 +225,47 @@ MAKERS: dict[str, Maker] = {
 }
 
 
-def interleaved_times(
-    steps: dict[str, Step], repeats: int, block: int = 3
-) -> dict[str, list[float]]:
-    """Seconds per step of each step function in each of ``repeats`` rounds.
+def wait_until_idle(window: float = 0.02, busy: float = 0.002, limit: float = 2.0) -> float | None:
+    """Sleep until no thread of this process burns CPU: less than ``busy`` seconds of CPU in
+    a ``window`` of sleep. Returns the seconds waited, or None if still busy after ``limit``.
 
-    Each round gives every implementation in turn one untimed step, then times ``block``
-    steps back to back, as a training loop runs them. The untimed step matters: the
-    thread pools of torch (OpenMP), XLA and OpenBLAS keep spinning for a while after their
-    work, and without it one implementation's spinning threads slow the next one's timing
-    (measured here: JAX 0.22 s against 0.15 s for the same step).
+    Thread pools spin for a while after their work before they park: OpenBLAS's for about
+    0.1 s here. Measured on ``sigmoid_16_16`` float64, torch's step took 28 ms while our
+    OpenBLAS threads still spun after our turn, 16 ms once they had parked.
+    """
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        cpu = time.process_time()  # every thread of the process, this one asleep
+        time.sleep(window)
+        if time.process_time() - cpu < busy:
+            return time.perf_counter() - started
+    return None
+
+
+def interleaved_times(
+    steps: dict[str, Step],
+    repeats: int,
+    block: int = 3,
+    settle: Callable[[], float | None] = wait_until_idle,
+) -> tuple[dict[str, list[float]], dict[str, list[float | None]]]:
+    """``(times, waits)``: seconds per step of each step function in each of ``repeats``
+    rounds, and what ``settle`` returned before each of its turns (None: never idle).
+
+    Each round gives every implementation a turn, starting one further along the order each
+    round so that none always follows the same one. A turn waits (``settle``) until the
+    previous one's worker threads have parked, gives one untimed step, which wakes its own
+    thread pool and warms the caches, then times ``block`` steps back to back, as a
+    training loop runs them. Without the wait, one library's spinning threads share the two
+    cores with the next one's timing.
     """
     times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(repeats):
-        for label, step in steps.items():
+    waits: dict[str, list[float | None]] = {k: [] for k in steps}
+    order = list(steps)
+    for round_ in range(repeats):
+        shift = round_ % len(order) if order else 0
+        for label in order[shift:] + order[:shift]:
+            step = steps[label]
+            waits[label].append(settle())
             step()
 
             def run_block(step: Step = step) -> None:
@@ -245,7 +273,7 @@ def interleaved_times(
                     step()
 
             times[label].append(_timed(run_block) / block)
-    return times
+    return times, waits
 
 
 def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
@@ -274,7 +302,7 @@ def measure_row(
             steps[label] = MAKERS[label](name, X, y, dtype)
         except Unavailable as exc:
             why_empty[label] = str(exc)
-    times = interleaved_times(steps, repeats, block)
+    times, waits = interleaved_times(steps, repeats, block)
     seconds = {label: statistics.median(times[label]) if label in times else None
                for label in labels}  # fmt: skip
     mine, peers = seconds[labels[0]], [s for s in list(seconds.values())[1:] if s is not None]
@@ -291,7 +319,23 @@ def measure_row(
         f"{labels[0]}_over_fastest_peer": mine / min(peers) if mine and peers else None,
         f"{labels[0]}_over_fastest_peer_per_round": [min(paired), max(paired)] if paired else None,
         f"{labels[0]}_gflops": flops / mine / 1e9 if mine else None,
-    }
+        # How long each turn waited for the previous one's threads to park, and how many
+        # turns found the process still busy at the limit (timed regardless).
+        **{f"{label}_idle_wait_seconds": max((w for w in waits[label] if w is not None),
+                                             default=None) for label in waits},
+        **{f"{label}_never_idle_turns": sum(w is None for w in waits[label]) for label in waits},
+    }  # fmt: skip
+
+
+def _idle_sentence(rows: list[dict[str, Any]]) -> str:
+    """What the turns waited for the process's threads to park, over every row."""
+    waited = [v for r in rows for k, v in r.items() if k.endswith("_idle_wait_seconds") and v]
+    never = sum(v for r in rows for k, v in r.items() if k.endswith("_never_idle_turns"))
+    text = (
+        "Before each turn the process waited until no thread burned CPU (the previous "
+        f"library's pool had parked): up to {max(waited, default=0.0):.2f} s"
+    )
+    return text + (f"; {never} turns timed while still busy." if never else ".")
 
 
 def _cell(value: float | None, spec: str) -> str:
@@ -317,7 +361,7 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
         + f". Matmul peak measured in this run: "
         f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['float64']:.0f} GFLOP/s float64. "
         "Per round: the lowest and highest of the same ratio taken within each round, where "
-        "the three ran side by side.",
+        "the three ran side by side. " + _idle_sentence(rows),
         "",
         "## CPU",
         "",

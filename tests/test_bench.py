@@ -7,10 +7,19 @@ and that an empty column carries its reason, as on a machine without a GPU.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
-from benchmarks.steps import CPU_LABELS, GPU_LABELS, main, step_flops
+from benchmarks.steps import (
+    CPU_LABELS,
+    GPU_LABELS,
+    interleaved_times,
+    main,
+    step_flops,
+    wait_until_idle,
+)
 
 pytestmark = pytest.mark.jax
 TINY = [
@@ -34,6 +43,52 @@ def test_step_flops_counts_forward_and_both_backward_products() -> None:
     assert step_flops((784, 10, 10), 1) == 2 * (2 * 7840 + 3 * 100)
 
 
+def _spin(seconds: float) -> threading.Thread:
+    """A started thread that burns CPU for ``seconds``, as a thread pool spins after work."""
+
+    def burn() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    thread = threading.Thread(target=burn)
+    thread.start()
+    return thread
+
+
+def test_wait_until_idle_returns_only_once_a_spinning_thread_has_stopped() -> None:
+    spinner = _spin(0.3)
+    waited = wait_until_idle(limit=10.0)
+    assert not spinner.is_alive()
+    assert waited is not None and waited >= 0.2
+
+
+def test_wait_until_idle_gives_up_at_its_limit_on_a_busy_process() -> None:
+    spinner = _spin(1.5)
+    try:
+        assert wait_until_idle(limit=0.2) is None
+    finally:
+        spinner.join()
+
+
+def test_turns_rotate_and_each_waits_then_warms_up_before_its_timed_block() -> None:
+    calls: list[str] = []
+    steps = {label: (lambda label=label: calls.append(label)) for label in "abc"}
+
+    def settle() -> float:
+        calls.append("settle")
+        return 0.5
+
+    times, waits = interleaved_times(steps, repeats=4, block=2, settle=settle)
+    turns = [calls[i : i + 4] for i in range(0, len(calls), 4)]
+    assert all(t[0] == "settle" and t[1] == t[2] == t[3] for t in turns)  # 1 untimed + 2
+    starts = [turns[3 * r][1] for r in range(4)]
+    assert starts == ["a", "b", "c", "a"]
+    assert [t[1] for t in turns[3:6]] == ["b", "c", "a"]
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert waits == {k: [0.5] * 4 for k in "abc"}
+
+
 def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
     pytest.importorskip("jax")
     main([*TINY, "--networks", "relu_10_10", "--gpu", "--out", str(tmp_path)])
@@ -50,7 +105,10 @@ def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
         for label in CPU_LABELS + GPU_LABELS:
             measured = row[f"{label}_seconds"] is not None
             assert measured != (label in empty), label
+        for label in ("ours", "jax_jit"):
+            assert row[f"{label}_never_idle_turns"] in (0, 1)  # one round, one turn each
     markdown = (tmp_path / "steps.md").read_text()
+    assert "waited until no thread burned CPU" in markdown
     assert "## CPU" in markdown and "## GPU" in markdown
     for label, reason in empty.items():
         assert f"- {label}: {reason}" in markdown
