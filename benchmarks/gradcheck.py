@@ -4,7 +4,8 @@ For every bug of the mutation suite that applies to this architecture, and for t
 and equivalent implementations, it times ``oracles.check_gradients`` (mode directional)
 and ``torch.autograd.gradcheck(fast_mode=True)`` on the same hand-written backward (wrapped
 in a ``torch.autograd.Function`` so that torch judges our gradient, not its own), in the
-same process, and records which bugs each catches and how long each check takes.
+same process, each once the other's threads have parked (``steps.wait_until_idle``), and
+records which bugs each catches and how long each check takes.
 torch is a benchmark-only dependency (``nox -s bench`` installs torch==2.13.0).
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from steps import wait_until_idle  # run as a script, beside steps.py
 
 from oracles import check_gradients
 from oracles.mutants import EQUIVALENTS, MUTANTS, Architecture, gradients, loss
@@ -95,6 +97,7 @@ def main() -> None:
         )
         row: dict[str, Any] = {"case": label, "correct": correct, "changes_gradient": changed > 0}
         for tool, check in (("ours", _ours), ("torch_fast", _torch_check)):
+            wait_until_idle()  # else the previous check's spinning threads share the cores
             started = time.perf_counter()
             passed = check(params, X, y, **case)
             row[f"{tool}_seconds"] = time.perf_counter() - started
