@@ -244,21 +244,42 @@ def wait_until_idle(window: float = 0.02, busy: float = 0.002, limit: float = 0.
     return None
 
 
+def run_for(
+    step: Step, at_least: int, seconds: float, clock: Callable[[], float] = time.perf_counter
+) -> tuple[int, float]:
+    """Call ``step`` back to back until it has run ``at_least`` times and ``seconds`` have
+    passed; ``(calls, seconds taken)``."""  # fmt: skip
+    started, calls = clock(), 0
+    while True:
+        step()
+        calls += 1
+        elapsed = clock() - started
+        if calls >= at_least and elapsed >= seconds:
+            return calls, elapsed
+
+
 def interleaved_times(
     steps: dict[str, Step],
     repeats: int,
     block: int = 3,
     settle: Callable[[], float | None] = wait_until_idle,
+    warmup: float = 0.2,
+    block_seconds: float = 0.2,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[dict[str, list[float]], dict[str, list[float | None]]]:
-    """``(times, waits)``: seconds per step of each step function in each of ``repeats``
-    rounds, and what ``settle`` returned before each of its turns (None: never idle).
+    """``(times, waits)``: the mean seconds per step of each step function's timed block in
+    each of ``repeats`` rounds, and what ``settle`` returned before each of its turns (None:
+    never idle).
 
     Each round gives every implementation a turn, starting one further along the order each
     round so that none always follows the same one. A turn waits (``settle``) until the
-    previous one's worker threads have parked, gives one untimed step, which wakes its own
-    thread pool and warms the caches, then times ``block`` steps back to back, as a
-    training loop runs them. Without the wait, one library's spinning threads share the two
-    cores with the next one's timing.
+    previous one's worker threads have parked, runs untimed steps for ``warmup`` seconds (at
+    least one), which wakes its own thread pool and warms the caches, then times at least
+    ``block`` steps and ``block_seconds`` back to back, as a training loop runs them.
+    Without the wait, one library's spinning threads share the two cores with the next
+    one's timing. Without the warm-up, the first steps after the pause are timed: JAX's
+    second to fifth steps took 7-9 ms against its steady 5.5-6.2 ms (relu_10_10 and
+    sigmoid_16_16, float32), which flattered the ratio of a one-step warm-up by up to 1.4x.
     """
     times: dict[str, list[float]] = {k: [] for k in steps}
     waits: dict[str, list[float | None]] = {k: [] for k in steps}
@@ -268,13 +289,9 @@ def interleaved_times(
         for label in order[shift:] + order[:shift]:
             step = steps[label]
             waits[label].append(settle())
-            step()
-
-            def run_block(step: Step = step) -> None:
-                for _ in range(block):
-                    step()
-
-            times[label].append(_timed(run_block) / block)
+            run_for(step, 1, warmup, clock)
+            calls, elapsed = run_for(step, block, block_seconds, clock)
+            times[label].append(elapsed / calls)
     return times, waits
 
 
@@ -289,7 +306,7 @@ def _loop_seconds_per_example(name: str, X: np.ndarray, y: np.ndarray) -> float:
 
 def measure_row(
     name: str, dtype: str, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...], repeats: int,
-    block: int, why_empty: dict[str, str],
+    block: int, why_empty: dict[str, str], warmup: float = 0.2, block_seconds: float = 0.2,
 ) -> dict[str, Any]:  # fmt: skip
     """One table row: the median seconds of every label that can run, None for the others.
 
@@ -304,7 +321,8 @@ def measure_row(
             steps[label] = MAKERS[label](name, X, y, dtype)
         except Unavailable as exc:
             why_empty[label] = str(exc)
-    times, waits = interleaved_times(steps, repeats, block)
+    times, waits = interleaved_times(steps, repeats, block, warmup=warmup,
+                                     block_seconds=block_seconds)  # fmt: skip
     seconds = {label: statistics.median(times[label]) if label in times else None
                for label in labels}  # fmt: skip
     mine, peers = seconds[labels[0]], [s for s in list(seconds.values())[1:] if s is not None]
@@ -353,8 +371,9 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
     peaks = meta["matmul_peak_gflops"]
     lines = [
         f"# One full-batch training step, m = {meta['examples']} "
-        f"(median of {meta['repeats']} interleaved rounds, each one warm-up step then "
-        f"{meta['block']} timed back to back)",
+        f"(median of {meta['repeats']} interleaved rounds; each turn {meta['warmup_seconds']:g} s "
+        f"of untimed steps, then at least {meta['block']} steps and "
+        f"{meta['block_seconds']:g} s timed back to back)",
         "",
         f"Machine: {meta['machine']}"
         + (f", GPU {meta['gpu']}" if meta["gpu"] else "")
@@ -437,7 +456,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=10000, help="m, columns per step")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
-    parser.add_argument("--block", type=int, default=3, help="steps timed back to back per round")
+    parser.add_argument(
+        "--block", type=int, default=3, help="at least this many steps timed back to back a turn"
+    )
+    parser.add_argument(
+        "--block-seconds", type=float, default=0.2, help="and at least this long (seconds)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0.2, help="seconds of untimed steps before each block"
+    )
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     parser.add_argument("--gpu", action="store_true", help="also the GPU table (CUDA)")
     parser.add_argument("--out", default="reports/bench")
@@ -457,11 +484,10 @@ def main(argv: list[str] | None = None) -> None:
         per_example = _loop_seconds_per_example(name, X[:, :64], y[:64])
         for dtype in ("float32", "float64"):
             row: dict[str, Any] = {"network": name, "dtype": dtype, "examples": m}
-            row |= measure_row(name, dtype, X, y, CPU_LABELS, args.repeats, args.block, why_empty)
+            timing = (args.repeats, args.block, why_empty, args.warmup, args.block_seconds)
+            row |= measure_row(name, dtype, X, y, CPU_LABELS, *timing)
             if args.gpu:
-                row |= measure_row(
-                    name, dtype, X, y, GPU_LABELS, args.repeats, args.block, why_empty
-                )
+                row |= measure_row(name, dtype, X, y, GPU_LABELS, *timing)
             row["matmul_peak_gflops"] = peaks[dtype]
             row["loop_seconds_per_example"] = per_example
             rows.append(row)
@@ -471,6 +497,8 @@ def main(argv: list[str] | None = None) -> None:
         "examples": m,
         "repeats": args.repeats,
         "block": args.block,
+        "block_seconds": args.block_seconds,
+        "warmup_seconds": args.warmup,
         "matmul_peak_gflops": peaks,
         "gpu_measured": args.gpu,
         "gpu": gpu_name() if args.gpu else None,

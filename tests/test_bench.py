@@ -17,6 +17,7 @@ from benchmarks.steps import (
     GPU_LABELS,
     interleaved_times,
     main,
+    run_for,
     step_flops,
     wait_until_idle,
 )
@@ -29,6 +30,10 @@ TINY = [
     "1",
     "--block",
     "1",
+    "--block-seconds",
+    "0",
+    "--warmup",
+    "0",
     "--peak-size",
     "64",
     "--gpu-peak-size",
@@ -71,22 +76,76 @@ def test_wait_until_idle_gives_up_at_its_limit_on_a_busy_process() -> None:
         spinner.join()
 
 
+class FakeClock:
+    """A clock that only moves when a fake step says how long it took."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_turns_rotate_and_each_waits_then_warms_up_before_its_timed_block() -> None:
+    clock = FakeClock()
     calls: list[str] = []
-    steps = {label: (lambda label=label: calls.append(label)) for label in "abc"}
+
+    def step(label: str) -> None:
+        calls.append(label)
+        clock.now += 0.1
+
+    steps = {label: (lambda label=label: step(label)) for label in "abc"}
 
     def settle() -> float:
         calls.append("settle")
         return 0.5
 
-    times, waits = interleaved_times(steps, repeats=4, block=2, settle=settle)
-    turns = [calls[i : i + 4] for i in range(0, len(calls), 4)]
-    assert all(t[0] == "settle" and t[1] == t[2] == t[3] for t in turns)  # 1 untimed + 2
+    # Warm-up 0.25 s: 3 untimed steps of 0.1 s. Then at least 2 steps and 0.35 s: 4 timed.
+    times, waits = interleaved_times(
+        steps, repeats=4, block=2, settle=settle, warmup=0.25, block_seconds=0.35, clock=clock
+    )
+    turns = [calls[i : i + 8] for i in range(0, len(calls), 8)]
+    assert len(turns) == 12
+    assert all(t[0] == "settle" and len(set(t[1:])) == 1 for t in turns)
     starts = [turns[3 * r][1] for r in range(4)]
     assert starts == ["a", "b", "c", "a"]
     assert [t[1] for t in turns[3:6]] == ["b", "c", "a"]
-    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert times == {k: [pytest.approx(0.1)] * 4 for k in "abc"}
     assert waits == {k: [0.5] * 4 for k in "abc"}
+
+
+def test_the_timed_block_leaves_out_the_slow_steps_after_a_pause() -> None:
+    # As JAX's thread pool after the idle wait: the first steps of a turn are slow.
+    clock = FakeClock()
+    in_turn = [0]
+
+    def settle() -> float:
+        in_turn[0] = 0
+        return 0.0
+
+    def step() -> None:
+        in_turn[0] += 1
+        clock.now += 0.3 if in_turn[0] <= 4 else 0.1
+
+    times, _ = interleaved_times(
+        {"a": step}, repeats=3, block=3, settle=settle, warmup=1.0, block_seconds=0.0, clock=clock
+    )
+    assert times == {"a": [pytest.approx(0.1)] * 3}
+    # With the old single warm-up step, the slow ones would have been timed.
+    times, _ = interleaved_times(
+        {"a": step}, repeats=1, block=3, settle=settle, warmup=0.0, block_seconds=0.0, clock=clock
+    )
+    assert times["a"][0] == pytest.approx(0.3)
+
+
+def test_run_for_needs_both_the_count_and_the_time() -> None:
+    clock = FakeClock()
+
+    def step() -> None:
+        clock.now += 0.5
+
+    assert run_for(step, 3, 0.1, clock) == (3, pytest.approx(1.5))
+    assert run_for(step, 1, 1.2, clock) == (3, pytest.approx(1.5))
 
 
 def test_bench_writes_both_tables_and_why_columns_are_empty(tmp_path) -> None:
