@@ -248,7 +248,7 @@ def run_for(
     step: Step, at_least: int, seconds: float, clock: Callable[[], float] = time.perf_counter
 ) -> tuple[int, float]:
     """Call ``step`` back to back until it has run ``at_least`` times and ``seconds`` have
-    passed; ``(calls, seconds taken)``."""  # fmt: skip
+    passed; ``(calls, seconds taken)``."""
     started, calls = clock(), 0
     while True:
         step()
@@ -480,15 +480,18 @@ def main(argv: list[str] | None = None) -> None:
     y = rng.integers(0, 10, m)
     peaks = {d: matmul_peak(d, args.peak_size) for d in ("float32", "float64")}
     why_empty: dict[str, str] = {}
+    measure = partial(
+        measure_row, repeats=args.repeats, block=args.block, why_empty=why_empty,
+        warmup=args.warmup, block_seconds=args.block_seconds,
+    )  # fmt: skip
     rows = []
     for name in args.networks:
         per_example = _loop_seconds_per_example(name, X[:, :64], y[:64])
         for dtype in ("float32", "float64"):
             row: dict[str, Any] = {"network": name, "dtype": dtype, "examples": m}
-            timing = (args.repeats, args.block, why_empty, args.warmup, args.block_seconds)
-            row |= measure_row(name, dtype, X, y, CPU_LABELS, *timing)
+            row |= measure(name, dtype, X, y, CPU_LABELS)
             if args.gpu:
-                row |= measure_row(name, dtype, X, y, GPU_LABELS, *timing)
+                row |= measure(name, dtype, X, y, GPU_LABELS)
             row["matmul_peak_gflops"] = peaks[dtype]
             row["loop_seconds_per_example"] = per_example
             rows.append(row)
