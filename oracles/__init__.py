@@ -7,9 +7,10 @@ The JAX oracle is in ``oracles.jax_oracle`` (it needs the ``jax`` extra).
 
 from oracles.check import LowPrecisionGradientWarning, assert_gradients, check_gradients
 from oracles.report import GradientReport, ParameterReport
-from oracles.tolerances import TOLERANCES, Tolerance
+from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
 
 __all__ = [
+    "AUTODIFF_TOLERANCES",
     "TOLERANCES",
     "GradientReport",
     "LowPrecisionGradientWarning",

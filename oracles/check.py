@@ -13,26 +13,40 @@ Modes, and what each can detect (measured by the mutation suite, oracles/mutants
                    parameters at once, comparing v . grad with the directional difference:
                    any error e with |v . e| above tolerance, which for random v holds with
                    high probability once ||e|| exceeds about rtol * ||grad|| (plus the
-                   rounding floor); it cannot say which coordinate is wrong, and an error
-                   far below that floor (one coordinate off by 1e-9 in a block of 10^5)
-                   passes.
+                   rounding floor); it cannot say which coordinate is wrong.
   ``auto``         ``all`` up to ``max_coordinates`` parameters in total, else ``directional``.
 
-Kinks: where a ReLU or max switches branch within 2h of the point, the central difference
-straddles the kink. Such a coordinate is judged instead on the one-sided second-order
-differences (one of which sees only the branch the point is on), first at h, then at h/8;
-it is counted in ``kinks``. Where even the one-sided differences disagree with each other
-at both steps (a branch switch on both sides), it cannot be judged and is set aside,
-counted in ``set_aside``. A wrong gradient at a smooth point still fails.
+Kinks. Along a direction v the loss is a slice g(t) = f(x + t v). Where a ReLU (or max,
+abs) switches branch within the step, the central difference straddles the switch; the
+step is shrunk, and where the slice turns smooth the central difference there decides.
+Where it stays kinked down to the smallest step, the switch is at the point itself: the
+one-sided derivatives g'(0+) and g'(0-) are measured (second-order one-sided differences,
+clean when two steps agree). A hand-written value between them is what some choice of
+ReLU'(0) gives, and passes. But with several units on their kinks and v moving them in
+opposite directions, the values that the usual conventions give (ReLU'(0) = 0 or 1 for
+every unit) can lie outside that pair, so one pair does not bound what is valid. There the
+check moves off the kink: at nearby points x + r u (u: all-ones over every parameter, over
+each parameter alone, and random; both signs; r and r/2, so that the drift with r is
+extrapolated away) the slice is smooth, and there
+  * the gradient function itself is judged on its own value at that point: any bug that
+    the function has near the kink fails here, with the nearby point's values reported;
+  * the directional derivative measured there is a limit of the derivative at the point,
+    and widens the range a value at the kink may take.
+The value at the kink passes once the gradient is right at a nearby point and the value
+lies within every limit measured so far. A value outside every limit measured, from a
+gradient that is right at every nearby point probed, cannot be decided by differences of
+the loss alone (the valid range is not bounded from outside): it is set aside, counted in
+``set_aside``, and shown. A parameter none of whose coordinates or directions could be
+judged is not ``passed``.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,10 +69,14 @@ __all__ = [
 ]
 
 Params = Mapping[str, NDArray[Any]]
+Loss = Callable[[dict[str, Any]], Any]
+Grad = Callable[[dict[str, Any]], Mapping[str, Any]]
 MODES = ("auto", "all", "sample", "directional")
 METHODS = ("central", "richardson", "complex_step")
 ALL_PARAMETERS = "(all)"
 RETRY_LEVELS = 3  # steps h/8, h/64, h/512 after h
+NEARBY_RADIUS = 32  # nearby points lie 32 central steps away (and 16, to extrapolate)
+RANDOM_PROBES = 2  # random nearby directions, each with both signs, after the all-ones ones
 
 
 class LowPrecisionGradientWarning(UserWarning):
@@ -67,12 +85,261 @@ class LowPrecisionGradientWarning(UserWarning):
 
 @dataclass(frozen=True)
 class _Verdict:
+    """One coordinate's or direction's judgement.
+
+    ``kink``: a kink lay within the step. ``on_kink``: kinked down to the smallest step, so
+    on the point itself. ``nearby``: ``analytic`` and ``numerical`` were measured at a point
+    near x, off the kink (a failure found there). ``set_aside``: it could not be judged.
+    """
+
     analytic: float
     numerical: float
     allowed: float
     passed: bool
-    kink: bool
-    set_aside: bool
+    kink: bool = False
+    on_kink: bool = False
+    set_aside: bool = False
+    nearby: bool = False
+    limits: tuple[float, ...] = field(default=(), compare=False)
+
+
+class _Direction(Protocol):
+    def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float: ...
+
+    def slice(
+        self, loss: Loss, point: dict[str, NDArray[np.float64]]
+    ) -> Callable[[float], float]: ...
+
+
+@dataclass(frozen=True)
+class _Coordinate:
+    """The unit vector of one coordinate (a flat index into one parameter)."""
+
+    name: str
+    index: int
+
+    def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
+        return float(gradient[self.name].reshape(-1)[self.index])
+
+    def slice(self, loss: Loss, point: dict[str, NDArray[np.float64]]) -> Callable[[float], float]:
+        flat = point[self.name].reshape(-1)  # a view: the coordinate is set and restored
+        old, i = float(flat[self.index]), self.index
+
+        def g(t: float) -> float:
+            flat[i] = old + t
+            try:
+                return float(loss(point))
+            finally:
+                flat[i] = old
+
+        return g
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """A direction over one or more whole parameters."""
+
+    v: dict[str, NDArray[np.float64]]
+
+    def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
+        return float(sum(np.vdot(gradient[name], d) for name, d in self.v.items()))
+
+    def slice(self, loss: Loss, point: dict[str, NDArray[np.float64]]) -> Callable[[float], float]:
+        def g(t: float) -> float:
+            return float(loss({**point, **{n: point[n] + t * d for n, d in self.v.items()}}))
+
+        return g
+
+
+def _allowed(a: float, n: float, tol: Tolerance, noise: float) -> float:
+    return tol.rtol * max(abs(a), abs(n)) + tol.atol + noise
+
+
+def _noise_unit(f0: float) -> float:
+    """The rounding error of one loss evaluation near the value ``f0``."""
+    return LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + 1.0)
+
+
+def _within(a: float, limits: tuple[float, ...], tol: Tolerance, noise: float) -> _Verdict:
+    """``a`` against the range spanned by ``limits`` (a kink's valid derivatives)."""
+    lo, hi = min(limits), max(limits)
+    nearest = min(max(a, lo), hi)
+    allowed = _allowed(a, nearest, tol, noise)
+    passed = abs(a - nearest) <= allowed
+    return _Verdict(a, nearest, allowed, passed, kink=True, on_kink=True, limits=limits)
+
+
+def _judge_slice(
+    g: Callable[[float], float], f0: float, a: float, h: float, method: str, tol: Tolerance
+) -> _Verdict:
+    """Judge ``a`` as the derivative at 0 of the slice ``g`` (g(0) = ``f0``), at this point only.
+
+    Smooth at some step: passed or failed on the central (or Richardson) difference there.
+    Kinked down to the smallest step: ``kink`` with ``limits`` the clean one-sided
+    derivatives, passed when ``a`` lies between them; with no clean side, ``set_aside``.
+    """
+    noise_unit = _noise_unit(f0)
+
+    def close(value: float, step: float, weight: float) -> tuple[bool, float]:
+        allowed = _allowed(a, value, tol, weight * noise_unit / step)
+        return abs(a - value) <= allowed, allowed
+
+    g = functools.cache(g)  # the estimates below share evaluations
+    if method == "central":
+        n = (g(h) - g(-h)) / (2 * h)
+        ok, allowed = close(n, h, 1.0)
+        if ok:
+            return _Verdict(a, n, allowed, True)
+    levels = [estimates(g, f0, h)]
+    weight = 1.5 if method == "richardson" else 1.0
+    n = levels[0].richardson if method == "richardson" else levels[0].central
+    ok, allowed = close(n, h, weight)
+    if ok:
+        return _Verdict(a, n, allowed, True)
+
+    def smooth(est: Estimates) -> bool:
+        # A kink at t0 in (0, 2s) can make the one-sided differences agree (at t0 = 2s/3),
+        # but then the central differences at s and 2s disagree, by (R - L)(2s - t0) / 4s.
+        noise = 8.0 * noise_unit / est.step
+        return abs(est.forward - est.backward) <= _allowed(
+            est.forward, est.backward, tol, noise
+        ) and abs(est.central - est.central2) <= _allowed(est.central, est.central2, tol, noise)
+
+    # Not within tolerance at h: the gradient is wrong, or a kink (or strong curvature)
+    # lies within 2h. Shrink the step by 8 down to an eighth of the central method's own
+    # step (so that rounding noise stays small); the central difference decides at the
+    # first step where it agrees, or at the smallest step where the slice is smooth.
+    min_step = h / RELATIVE_STEPS[method] * RELATIVE_STEPS["central"] / 8
+    for level in range(1, RETRY_LEVELS + 1):
+        if h / 8**level < min_step:
+            break
+        est = estimates(g, f0, h / 8**level)
+        ok, allowed = close(est.central, est.step, 1.0)
+        if ok:
+            return _Verdict(a, est.central, allowed, True, kink=not smooth(levels[0]))
+        levels.append(est)
+    smooth_levels = [est for est in levels if smooth(est)]
+    if smooth_levels:
+        est = smooth_levels[-1]
+        ok, allowed = close(est.central, est.step, 1.0)
+        return _Verdict(a, est.central, allowed, False)
+    # Kinked at every step: a branch switch at the point itself. A side is clean when its
+    # one-sided difference agrees at the two smallest steps.
+    last, before = levels[-1], levels[-2] if len(levels) > 1 else levels[-1]
+    noise = 4.0 * noise_unit / last.step
+    limits = tuple(
+        now
+        for now, then in ((last.forward, before.forward), (last.backward, before.backward))
+        if abs(now - then) <= _allowed(now, then, tol, 2 * noise)
+    )
+    if not limits:
+        return _Verdict(a, n, allowed, False, kink=True, on_kink=True, set_aside=True)
+    return _within(a, limits, tol, noise)
+
+
+@dataclass
+class _Problem:
+    """What every judgement of one check shares: the functions, the point, the tolerance,
+    and the nearby points off the kinks (built on first use, then reused)."""
+
+    loss: Loss
+    grad: Grad
+    x: dict[str, NDArray[np.float64]]
+    analytic: dict[str, NDArray[np.float64]]
+    f0: float
+    method: str
+    tol: Tolerance
+    rng: np.random.Generator
+    _nearby: list[tuple[dict[str, NDArray[np.float64]], ...]] = field(default_factory=list)
+
+    def judge(self, direction: _Direction, h: float) -> _Verdict:
+        """The verdict along ``direction`` at x, moving off a kink when there is one."""
+        a = direction.dot(self.analytic)
+        g = direction.slice(self.loss, self.x)
+        verdict = _judge_slice(g, self.f0, a, h, self.method, self.tol)
+        if not verdict.on_kink:
+            return verdict
+        # On a kink: judge the gradient function at nearby points, and widen the valid
+        # range by the derivatives measured there.
+        limits = verdict.limits
+        noise = 4.0 * _noise_unit(self.f0) / h
+        verified = False
+        for pair in self._points():
+            outcome = self._judge_near(direction, pair, h)
+            if isinstance(outcome, _Verdict):
+                return outcome  # wrong near the point
+            if outcome is None:
+                continue
+            verified = True
+            limits += outcome
+            if limits and (within := _within(a, limits, self.tol, noise)).passed:
+                return within
+        if verified and limits:
+            # Right at the nearby points, yet outside every derivative measured at and
+            # around the point: no choice of the derivative at the kink gives this value.
+            return _within(a, limits, self.tol, noise)
+        if verdict.passed:
+            return verdict  # between the one-sided derivatives; no nearby point judged it
+        return replace(verdict, set_aside=True)
+
+    def _judge_near(
+        self,
+        direction: _Direction,
+        pair: tuple[dict[str, NDArray[np.float64]], ...],
+        h: float,
+    ) -> _Verdict | tuple[float, ...] | None:
+        """At the nearby points r u and r/2 u: a failing verdict, or the limits of the
+        derivative extrapolated to r = 0, or None when it could not be judged there."""
+        far, near, far_grad, near_grad = pair
+        verdicts = []
+        for point, gradient in ((far, far_grad), (near, near_grad)):
+            f0 = float(self.loss(point))
+            a = direction.dot(gradient)
+            verdict = _judge_slice(direction.slice(self.loss, point), f0, a, h, "central", self.tol)
+            if verdict.set_aside or (verdict.kink and not verdict.passed):
+                return None  # also on a kink there: no judgement from this pair
+            if not verdict.passed:
+                return replace(verdict, nearby=True, kink=True)
+            verdicts.append(verdict)
+        lf, ln = (v.limits or (v.numerical,) for v in verdicts)
+        if len(lf) != len(ln):
+            return ()
+        return tuple(2 * b - c for b, c in zip(ln, lf, strict=True))
+
+    def _points(self) -> Iterator[tuple[dict[str, NDArray[np.float64]], ...]]:
+        """Pairs of nearby points (x + r u, x + r/2 u) and the gradient at each."""
+        for k, u in enumerate(self._directions()):
+            if k == len(self._nearby):
+                scale = max(float(np.max(np.abs(v))) for v in self.x.values())
+                r = NEARBY_RADIUS * step_for("central", scale)
+                far = {n: self.x[n] + r * u[n] for n in self.x}
+                near = {n: self.x[n] + r / 2 * u[n] for n in self.x}
+                self._nearby.append((far, near, _gradient_at(self.grad, far)[0],
+                                     _gradient_at(self.grad, near)[0]))  # fmt: skip
+            yield self._nearby[k]
+
+    def _directions(self) -> Iterator[dict[str, NDArray[np.float64]]]:
+        """All-ones over every parameter, then over each alone, then random; each with both
+        signs, as unit vectors. A bias shifted up moves every unit of its layer up, so these
+        reach the sides of a kink where all its units are on, or all off."""
+        total = sum(v.size for v in self.x.values())
+        ones = {n: np.full(v.shape, 1 / np.sqrt(total)) for n, v in self.x.items()}
+        blocks = [{n: np.where(n == m, 1 / np.sqrt(v.size), 0.0) * np.ones(v.shape)
+                   for n, v in self.x.items()} for m, v in self.x.items()]  # fmt: skip
+        # Each parameter after the first shifted twice as much as the one before: with
+        # parameters in layer order, a deeper layer's own shift outweighs what reaches it
+        # from the layers below, so units on their kinks in several layers all move one way.
+        growing = {n: np.full(v.shape, 2.0**k) for k, (n, v) in enumerate(self.x.items())}
+        norm = np.sqrt(sum(float(np.sum(d * d)) for d in growing.values()))
+        growing = {n: d / norm for n, d in growing.items()}
+        for u in [ones, growing, *(blocks if len(self.x) > 1 else [])]:
+            yield u
+            yield {n: -d for n, d in u.items()}
+        for _ in range(RANDOM_PROBES):
+            u = {n: self.rng.standard_normal(v.shape) for n, v in self.x.items()}
+            norm = np.sqrt(sum(float(np.sum(d * d)) for d in u.values()))
+            yield {n: d / norm for n, d in u.items()}
+            yield {n: -d / norm for n, d in u.items()}
 
 
 @dataclass
@@ -85,114 +352,45 @@ class _Tally:
         if not self.verdicts:
             raise ValueError(f"{name}: nothing was checked")
         floor = tol.atol / tol.rtol
-        abs_errors = [abs(v.analytic - v.numerical) for _, v in self.verdicts]
-        rel_errors = [
-            e / max(abs(v.analytic), abs(v.numerical), floor)
-            for e, (_, v) in zip(abs_errors, self.verdicts, strict=True)
-        ]
-        ratios = [
-            0.0 if v.set_aside else e / v.allowed
-            for e, (_, v) in zip(abs_errors, self.verdicts, strict=True)
-        ]
-        worst = int(np.argmax(ratios))
-        index, verdict = self.verdicts[worst]
+        judged = [(i, v) for i, v in self.verdicts if not v.set_aside]
+        errors = [abs(v.analytic - v.numerical) for _, v in judged] or [0.0]
+        relative = [
+            abs(v.analytic - v.numerical) / max(abs(v.analytic), abs(v.numerical), floor)
+            for _, v in judged
+        ] or [0.0]
+        pool = judged or self.verdicts
+        index, worst = max(
+            pool, key=lambda iv: abs(iv[1].analytic - iv[1].numerical) / iv[1].allowed
+        )
         return ParameterReport(
             name=name,
             shape=shape,
             mode=mode,
             checked=len(self.verdicts),
             kinks=sum(v.kink for _, v in self.verdicts),
-            set_aside=sum(v.set_aside for _, v in self.verdicts),
-            max_abs_error=max(abs_errors),
-            max_relative_error=max(rel_errors),
+            set_aside=len(self.verdicts) - len(judged),
+            max_abs_error=max(errors),
+            max_relative_error=max(relative),
             worst_index=index,
-            analytic=verdict.analytic,
-            numerical=verdict.numerical,
+            analytic=worst.analytic,
+            numerical=worst.numerical,
             rtol=tol.rtol,
             atol=tol.atol,
-            passed=all(v.passed for _, v in self.verdicts),
+            passed=bool(judged) and all(v.passed for _, v in judged),
+            worst_nearby=worst.nearby,
         )
 
 
-def _allowed(a: float, n: float, tol: Tolerance, noise: float) -> float:
-    return tol.rtol * max(abs(a), abs(n)) + tol.atol + noise
-
-
-def _judge(
-    g: Callable[[float], float], f0: float, a: float, h: float, method: str, tol: Tolerance
-) -> _Verdict:
-    """Judge the analytic directional derivative ``a`` of the slice g(t) = f(x + t v)."""
-    noise_unit = LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + 1.0)
-
-    def close(value: float, step: float, weight: float) -> tuple[bool, float]:
-        allowed = _allowed(a, value, tol, weight * noise_unit / step)
-        return abs(a - value) <= allowed, allowed
-
-    g = functools.cache(g)  # the estimates below share evaluations
-    if method == "central":
-        n = (g(h) - g(-h)) / (2 * h)
-        ok, allowed = close(n, h, 1.0)
-        if ok:
-            return _Verdict(a, n, allowed, True, False, False)
-    first = estimates(g, f0, h)
-    n = first.richardson if method == "richardson" else first.central
-    ok, allowed = close(n, h, 1.5 if method == "richardson" else 1.0)
-    if ok:
-        return _Verdict(a, n, allowed, True, False, False)
-
-    def one_sided_match(est: Estimates) -> tuple[float, float] | None:
-        for value in (est.forward, est.backward):
-            matched, room = close(value, est.step, 4.0)
-            if matched:
-                return value, room
-        return None
-
-    def smooth(est: Estimates) -> bool:
-        allowed = _allowed(est.forward, est.backward, tol, 8.0 * noise_unit / est.step)
-        return abs(est.forward - est.backward) <= allowed
-
-    # Not within tolerance at h. Either the gradient is wrong, or a kink (or strong
-    # curvature) lies within 2h: look closer, in steps of h/8 down to an eighth of the
-    # central method's own step (so that rounding noise stays small), and judge on the
-    # central difference, or on a one-sided one where the slice is not smooth.
-    min_step = h / RELATIVE_STEPS[method] * RELATIVE_STEPS["central"] / 8
-    kink = smooth_somewhere = False
-    est = first
-    for level in range(RETRY_LEVELS + 1):
-        if level:
-            if h / 8**level < min_step:
-                break
-            est = estimates(g, f0, h / 8**level)
-            ok, room = close(est.central, est.step, 1.0)
-            if ok:
-                return _Verdict(a, est.central, room, True, kink, False)
-        if smooth(est):
-            smooth_somewhere = True
-            continue
-        kink = True
-        match = one_sided_match(est)
-        if match is not None:
-            return _Verdict(a, match[0], match[1], True, True, False)
-    if smooth_somewhere:
-        return _Verdict(a, n, allowed, False, kink, False)
-    # A branch switch on both sides at every step: this coordinate cannot be judged.
-    return _Verdict(a, n, allowed, True, True, True)
-
-
 def _judge_complex(
-    loss: Callable[[dict[str, Any]], Any],
-    params: dict[str, NDArray[Any]],
-    name: str,
-    direction: NDArray[np.float64],
-    a: float,
-    tol: Tolerance,
+    loss: Loss, params: dict[str, NDArray[np.float64]], direction: _Dense, a: float, tol: Tolerance
 ) -> _Verdict:
     h = step_for("complex_step", 0.0)
     shifted = {k: v.astype(np.complex128) for k, v in params.items()}
-    shifted[name] = shifted[name] + 1j * h * direction
+    for name, d in direction.v.items():
+        shifted[name] = shifted[name] + 1j * h * d
     n = float(np.imag(loss(shifted))) / h
     allowed = _allowed(a, n, tol, 0.0)
-    return _Verdict(a, n, allowed, abs(a - n) <= allowed, False, False)
+    return _Verdict(a, n, allowed, abs(a - n) <= allowed)
 
 
 def _float64_copies(params: Params) -> dict[str, NDArray[np.float64]]:
@@ -209,9 +407,11 @@ def _float64_copies(params: Params) -> dict[str, NDArray[np.float64]]:
     return copies
 
 
-def _analytic(
-    grad: Callable[[dict[str, Any]], Mapping[str, Any]], params: dict[str, NDArray[np.float64]]
+def _gradient_at(
+    grad: Grad, params: dict[str, NDArray[np.float64]]
 ) -> tuple[dict[str, NDArray[np.float64]], np.dtype[Any]]:
+    """``grad`` at ``params`` (given copies), checked for keys, shapes, dtype and finiteness,
+    in float64; and the least precise dtype it came back in."""
     given = grad({k: v.copy() for k, v in params.items()})
     if set(given) != set(params):
         raise ValueError(f"grad returned keys {sorted(given)}, params have {sorted(params)}")
@@ -232,8 +432,8 @@ def _analytic(
 
 
 def check_gradients(
-    loss: Callable[[dict[str, Any]], Any],
-    grad: Callable[[dict[str, Any]], Mapping[str, Any]],
+    loss: Loss,
+    grad: Grad,
     params: Params,
     *,
     mode: str = "auto",
@@ -261,7 +461,7 @@ def check_gradients(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     x = _float64_copies(params)
-    analytic, dtype = _analytic(grad, x)
+    analytic, dtype = _gradient_at(grad, x)
     if dtype != np.float64:
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
@@ -279,12 +479,11 @@ def check_gradients(
     if mode == "auto":
         mode = "all" if total <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
-    reports = [
-        _check_parameter(loss, x, analytic, name, mode, method, samples, directions, f0, tol, rng)
-        for name in x
-    ]
+    problem = _Problem(loss, grad, x, analytic, f0, method, tol, rng.spawn(1)[0])
+    reports = [_check_parameter(problem, name, mode, samples, directions, rng) for name in x]
     if mode == "directional" and len(x) > 1:
-        reports.append(_check_all_at_once(loss, x, analytic, method, directions, f0, tol, rng))
+        verdicts = _directional(problem, tuple(x), directions, rng)
+        reports.append(_Tally(verdicts).report(ALL_PARAMETERS, (total,), mode, tol))
     return GradientReport(
         oracle="finite_difference",
         method=method,
@@ -295,108 +494,63 @@ def check_gradients(
 
 
 def _check_parameter(
-    loss: Callable[[dict[str, Any]], Any],
-    x: dict[str, NDArray[np.float64]],
-    analytic: dict[str, NDArray[np.float64]],
+    problem: _Problem,
     name: str,
     mode: str,
-    method: str,
     samples: int,
     directions: int,
-    f0: float,
-    tol: Tolerance,
     rng: np.random.Generator,
 ) -> ParameterReport:
-    value = x[name]
-    tally = _Tally([])
+    value = problem.x[name]
     if mode == "directional":
-        verdicts = _directional(loss, x, analytic, (name,), method, directions, f0, tol, rng)
-        return _Tally(verdicts).report(name, value.shape, mode, tol)
-    flat = value.reshape(-1)  # a view: coordinates are set and restored in place
+        verdicts = _directional(problem, (name,), directions, rng)
+        return _Tally(verdicts).report(name, value.shape, mode, problem.tol)
     if mode == "all" or value.size <= samples:
         indices = np.arange(value.size)
     else:
         indices = np.sort(rng.choice(value.size, size=samples, replace=False))
+    tally = _Tally([])
+    flat = value.reshape(-1)
     for i in indices:
-        a = float(analytic[name].reshape(-1)[i])
-        old = float(flat[i])
-        if method == "complex_step":
+        coordinate = _Coordinate(name, int(i))
+        if problem.method == "complex_step":
             e = np.zeros(value.size)
             e[i] = 1.0
-            verdict = _judge_complex(loss, x, name, e.reshape(value.shape), a, tol)
+            a = coordinate.dot(problem.analytic)
+            verdict = _judge_complex(
+                problem.loss, problem.x, _Dense({name: e.reshape(value.shape)}), a, problem.tol
+            )
         else:
-
-            def coordinate(t: float, i: int = int(i), old: float = old) -> float:
-                flat[i] = old + t
-                try:
-                    return float(loss(x))
-                finally:
-                    flat[i] = old
-
-            verdict = _judge(coordinate, f0, a, step_for(method, old), method, tol)
+            verdict = problem.judge(coordinate, step_for(problem.method, float(flat[i])))
         tally.verdicts.append((tuple(int(j) for j in np.unravel_index(i, value.shape)), verdict))
-    return tally.report(name, value.shape, mode, tol)
-
-
-def _check_all_at_once(
-    loss: Callable[[dict[str, Any]], Any],
-    x: dict[str, NDArray[np.float64]],
-    analytic: dict[str, NDArray[np.float64]],
-    method: str,
-    directions: int,
-    f0: float,
-    tol: Tolerance,
-    rng: np.random.Generator,
-) -> ParameterReport:
-    verdicts = _directional(loss, x, analytic, tuple(x), method, directions, f0, tol, rng)
-    size = sum(v.size for v in x.values())
-    return _Tally(verdicts).report(ALL_PARAMETERS, (size,), "directional", tol)
+    return tally.report(name, value.shape, mode, problem.tol)
 
 
 def _directional(
-    loss: Callable[[dict[str, Any]], Any],
-    x: dict[str, NDArray[np.float64]],
-    analytic: dict[str, NDArray[np.float64]],
+    problem: _Problem,
     names: tuple[str, ...],
-    method: str,
     directions: int,
-    f0: float,
-    tol: Tolerance,
     rng: np.random.Generator,
 ) -> list[tuple[tuple[int, ...], _Verdict]]:
     """Verdicts along ``directions`` random unit directions over the parameters ``names``
     (one parameter block, or all of them at once), numbered 0, 1, ..."""
+    x = problem.x
     scale = max(float(np.max(np.abs(x[name]))) for name in names)
     out: list[tuple[tuple[int, ...], _Verdict]] = []
     for k in range(directions):
         v = {name: rng.standard_normal(x[name].shape) for name in names}
         norm = float(np.sqrt(sum(np.sum(d * d) for d in v.values())))
-        v = {name: d / norm for name, d in v.items()}
-        a = float(sum(np.sum(analytic[name] * v[name]) for name in names))
-        if method == "complex_step":
-            h = step_for("complex_step", 0.0)
-            shifted = {name: value.astype(np.complex128) for name, value in x.items()}
-            for name in names:
-                shifted[name] = shifted[name] + 1j * h * v[name]
-            n = float(np.imag(loss(shifted))) / h
-            allowed = _allowed(a, n, tol, 0.0)
-            verdict = _Verdict(a, n, allowed, abs(a - n) <= allowed, False, False)
+        direction = _Dense({name: d / norm for name, d in v.items()})
+        if problem.method == "complex_step":
+            a = direction.dot(problem.analytic)
+            verdict = _judge_complex(problem.loss, x, direction, a, problem.tol)
         else:
-
-            def along(t: float, v: dict[str, NDArray[np.float64]] = v) -> float:
-                return float(loss({**x, **{name: x[name] + t * v[name] for name in names}}))
-
-            verdict = _judge(along, f0, a, step_for(method, scale), method, tol)
+            verdict = problem.judge(direction, step_for(problem.method, scale))
         out.append(((k,), verdict))
     return out
 
 
-def assert_gradients(
-    loss: Callable[[dict[str, Any]], Any],
-    grad: Callable[[dict[str, Any]], Mapping[str, Any]],
-    params: Params,
-    **options: Any,
-) -> GradientReport:
+def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> GradientReport:
     """check_gradients, raising AssertionError with the report's table when any disagrees."""
     __tracebackhide__ = True
     report = check_gradients(loss, grad, params, **options)

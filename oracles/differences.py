@@ -30,6 +30,7 @@ class Estimates:
 
     step: float
     central: float
+    central2: float
     richardson: float
     forward: float
     backward: float
@@ -43,6 +44,7 @@ def estimates(f: Callable[[float], float], f0: float, h: float) -> Estimates:
     return Estimates(
         step=h,
         central=central,
+        central2=central2,
         richardson=(4 * central - central2) / 3,
         forward=(-3 * f0 + 4 * fp1 - fp2) / (2 * h),
         backward=(3 * f0 - 4 * fm1 + fm2) / (2 * h),

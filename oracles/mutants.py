@@ -72,13 +72,21 @@ def _derivative(name: str, Z: Array, A: Array) -> Array:
     return 1 - A**2
 
 
+KINKS: dict[str, str] = {
+    "zero_example": "an all-zero input column and b_1[:2] = 0: two units on the kink for it",
+    "dead_unit": "a zero row of W_1 and b_1[0] = 0: unit 0 on the kink for every example",
+    "all_layers": "an all-zero input column and every bias 0: every hidden unit on the kink "
+    "for it, in every layer",
+}
+
+
 def init(
-    arch: Architecture, seed: int, *, kink_units: int = 0
+    arch: Architecture, seed: int, *, kinks: str | None = None
 ) -> tuple[Params, Array, NDArray[np.int64]]:
     """Parameters, inputs X (n_0, 16) and labels for ``arch``, drawn from ``seed``.
 
-    With ``kink_units`` > 0, X gets an all-zero example and that many first-layer biases
-    are exactly 0, so those units sit exactly on the ReLU kink for that example.
+    ``kinks`` (a key of KINKS) puts units exactly on the ReLU kink; unit 0 of layer 1 is
+    on it in every structure.
     """
     rng = np.random.default_rng(seed)
     params: Params = {}
@@ -89,10 +97,28 @@ def init(
     m = 16
     X = rng.standard_normal((arch.sizes[0], m))
     y = rng.integers(0, arch.sizes[-1], m)
-    if kink_units:
+    if kinks == "zero_example":
         X[:, 0] = 0.0
-        params["b1"][:kink_units] = 0.0
+        params["b1"][:2] = 0.0
+    elif kinks == "dead_unit":
+        params["W1"][0] = 0.0
+        params["b1"][0] = 0.0
+    elif kinks == "all_layers":
+        X[:, 0] = 0.0
+        for k in range(1, arch.layers + 1):
+            params[f"b{k}"][:] = 0.0
+    elif kinks is not None:
+        raise ValueError(f"unknown kinks {kinks!r}; expected one of {list(KINKS)}")
     return params, X, y
+
+
+def kinks_for(arch: Architecture, seed: int) -> str | None:
+    """The kink structure the suite gives ``arch`` at ``seed``: ReLU architectures cycle
+    through KINKS with the seed, so that a few seeds cover every structure on each."""
+    if arch.activation != "relu":
+        return None
+    structures = list(KINKS)
+    return structures[(seed + ARCHITECTURES.index(arch)) % len(structures)]
 
 
 def forward(params: Params, X: Array, arch: Architecture) -> tuple[list[Array], list[Array]]:
@@ -124,10 +150,26 @@ def loss(params: Params, X: Array, y: NDArray[np.int64], arch: Architecture) -> 
 
 @dataclass(frozen=True)
 class Mutant:
-    """One bug: what it is, and which architectures it can be written for."""
+    """One bug: what it is, which architectures it can be written for, and its group:
+    ``derivation`` (a slip in the backward pass), ``small`` (an error of a stated relative
+    size), ``kink`` (confined to units that sit exactly on the ReLU kink)."""
 
     description: str
     applies: Callable[[Architecture], bool] = lambda arch: True
+    group: str = "derivation"
+
+
+def _is_relu(arch: Architecture) -> bool:
+    return arch.activation == "relu"
+
+
+# The relative sizes of the "small" bugs: ||error|| / ||right gradient|| of the parameter.
+SMALL_SHAPES: dict[str, str] = {
+    "scaled": "dW_L scaled by (1 + r): a stray factor close to 1",
+    "entry": "the largest entry of dW_1 off by r ||dW_1||",
+    "dense": "every gradient g_p off by r ||g_p|| along a fixed random direction",
+}
+SMALL_SIZES = (1e-3, 1e-4, 1e-5)
 
 
 MUTANTS: dict[str, Mutant] = {
@@ -184,14 +226,40 @@ MUTANTS: dict[str, Mutant] = {
     ),
     "wrong_single_entry": Mutant("the largest entry of dW_1 set to 0"),
     "wrong_layer_scaled": Mutant("dW_L scaled by 0.5 (a stray factor in one layer)"),
+    **{
+        f"{shape}_{size:.0e}": Mutant(f"{text}, r = {size:.0e}", group="small")
+        for shape, text in SMALL_SHAPES.items()
+        for size in SMALL_SIZES
+    },
+    "kink_bias_offset": Mutant(
+        "db_1[0], the bias gradient of a unit on its kink, off by 0.3 ||db_1||",
+        _is_relu,
+        "kink",
+    ),
+    "kink_row_1e-04": Mutant(
+        "dW_1[0, :], the weights of a unit on its kink, off by 1e-4 ||dW_1||", _is_relu, "kink"
+    ),
+    "relu_derivative_2_at_zero": Mutant(
+        "ReLU'(0) taken as 2: wrong only where a unit sits exactly on its kink",
+        _is_relu,
+        "kink",
+    ),
 }
 
+# Correct gradients whose numbers differ from the plain backward's (by rounding, or on the
+# kink where any ReLU'(0) in [0, 1] is right): a check must pass them.
 EQUIVALENTS: dict[str, str] = {
     "relu_mask_ge": "ReLU mask z >= 0 instead of z > 0 (differs only exactly on the kink)",
+    "relu_derivative_half_at_zero": "ReLU'(0) taken as 1/2 (differs only exactly on the kink)",
+    "per_example_loop": "gradients summed example by example, divided by m at the end",
+    "unshifted_softmax": "the softmax as exp(Z) / sum(exp(Z)), without subtracting the max",
+    "bias_via_ones": "db_k = dZ_k @ ones((m, 1))",
+}
+# Other ways of writing the plain backward that give the very same numbers: passing them
+# says nothing about false alarms, so they are counted apart (and tested bit-identical).
+REWRITES: dict[str, str] = {
     "mask_on_activation": "ReLU mask taken on A > 0 instead of Z > 0",
     "transposed_product": "dW_k = (A_{k-1} dZ_k^T)^T",
-    "bias_via_ones": "db_k = dZ_k @ ones((m, 1))",
-    "per_example_loop": "gradients summed example by example, divided by m at the end",
 }
 
 
@@ -204,9 +272,11 @@ def gradients(
     equivalent: str | None = None,
 ) -> Params:
     """The gradient of ``loss``; ``bug`` (a key of MUTANTS) injects one mistake,
-    ``equivalent`` (a key of EQUIVALENTS) writes it another correct way."""
+    ``equivalent`` (a key of EQUIVALENTS or REWRITES) writes it another correct way."""
     if bug is not None and bug not in MUTANTS:
         raise ValueError(f"unknown bug {bug!r}")
+    if equivalent is not None and equivalent not in {**EQUIVALENTS, **REWRITES}:
+        raise ValueError(f"unknown equivalent {equivalent!r}")
     if equivalent == "per_example_loop":
         # Each one-example call adds the L2 term once; it belongs once to the mean.
         reg = {key: arch.l2 * value * key.startswith("W") for key, value in params.items()}
@@ -218,6 +288,9 @@ def gradients(
         return {key: totals[key] / X.shape[1] + reg[key] for key in totals}
     L, m = arch.layers, X.shape[1]
     Zs, As = forward(params, X, arch)
+    if equivalent == "unshifted_softmax":
+        E = np.exp(Zs[-1])
+        As[L] = E / E.sum(axis=0, keepdims=True)
     labels = (y + 1) % arch.sizes[-1] if bug == "labels_off_by_one" else y
     Y = np.zeros_like(As[L])
     Y[labels, np.arange(m)] = 1.0
@@ -282,6 +355,10 @@ def gradients(
             g = ((Z - params[f"b{k - 1}"]) > 0).astype(Z.dtype)
         elif equivalent == "relu_mask_ge" and arch.activation == "relu":
             g = (Z >= 0).astype(Z.dtype)
+        elif equivalent == "relu_derivative_half_at_zero" and arch.activation == "relu":
+            g = np.where(Z == 0, 0.5, (Z > 0).astype(Z.dtype))
+        elif bug == "relu_derivative_2_at_zero":
+            g = np.where(Z == 0, 2.0, (Z > 0).astype(Z.dtype))
         elif equivalent == "mask_on_activation" and arch.activation == "relu":
             g = (A > 0).astype(Z.dtype)
         else:
@@ -295,12 +372,39 @@ def gradients(
         grads["W1"][:, -1] = 0.0
     if bug == "wrong_single_entry":
         grads["W1"].flat[int(np.argmax(np.abs(grads["W1"])))] = 0.0
+    if bug == "kink_bias_offset":
+        grads["b1"][0] += 0.3 * np.linalg.norm(grads["b1"])
+    if bug == "kink_row_1e-04":
+        row = grads["W1"][0]
+        row += 1e-4 * np.linalg.norm(grads["W1"]) / np.sqrt(row.size)
+    if bug is not None and MUTANTS[bug].group == "small":
+        shape, size = bug.rsplit("_", 1)
+        small_error(grads, shape, float(size), arch)
     return {name: grads[name] for name in params}
+
+
+def small_error(grads: Params, shape: str, size: float, arch: Architecture) -> None:
+    """Add, in place, an error of relative size ``size`` (||error|| / ||g_p|| for each
+    parameter p it touches) of the given shape (a key of SMALL_SHAPES) to ``grads``."""
+    if shape == "scaled":
+        grads[f"W{arch.layers}"] *= 1 + size
+    elif shape == "entry":
+        W1 = grads["W1"]
+        W1.flat[int(np.argmax(np.abs(W1)))] += size * np.linalg.norm(W1)
+    elif shape == "dense":
+        rng = np.random.default_rng(12345)  # the same direction at every point
+        for g in grads.values():
+            u = rng.standard_normal(g.shape)
+            g += size * np.linalg.norm(g) * u / np.linalg.norm(u)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {list(SMALL_SHAPES)}")
 
 
 @dataclass(frozen=True)
 class Score:
-    """How the check did on the suite: bugs caught, and false alarms on correct code."""
+    """How the check did on the suite: bugs caught (in all, and per group), and false alarms
+    on correct code (``correct_runs``: plain and EQUIVALENTS; ``rewrite_runs``: REWRITES,
+    counted apart since they are bit-identical to plain)."""
 
     caught: int
     total: int
@@ -308,6 +412,8 @@ class Score:
     correct_runs: int
     missed: tuple[str, ...]
     alarms: tuple[str, ...]
+    by_group: dict[str, tuple[int, int]]
+    rewrite_runs: int
 
 
 def _check(
@@ -318,7 +424,7 @@ def _check(
     options: dict[str, Any],
 ) -> bool:
     """True when the check passes this (architecture, seed, bug or equivalent)."""
-    params, X, y = init(arch, seed, kink_units=2 if arch.activation == "relu" else 0)
+    params, X, y = init(arch, seed, kinks=kinks_for(arch, seed))
     report = check_gradients(
         partial(loss, X=X, y=y, arch=arch),
         partial(gradients, X=X, y=y, arch=arch, bug=bug, equivalent=equivalent),
@@ -335,22 +441,31 @@ def run_suite(
     seeds: Iterable[int] = (0, 1, 2),
     **options: Any,
 ) -> Score:
-    """Check every applicable bug (must fail) and every equivalent (must pass) on each
-    architecture and seed; ReLU architectures also get units exactly on the kink."""
+    """Check every applicable bug (must fail) and every equivalent and rewrite (must pass)
+    on each architecture and seed; ReLU architectures also get units exactly on the kink."""
     missed: list[str] = []
     alarms: list[str] = []
-    total = runs = 0
+    groups: dict[str, list[int]] = {}
+    total = runs = rewrites = 0
     for arch in architectures:
         for seed in seeds:
+            where = f"{arch.name}/seed {seed} ({kinks_for(arch, seed) or 'no kinks'})"
             for bug, mutant in MUTANTS.items():
                 if mutant.applies(arch):
                     total += 1
+                    tally = groups.setdefault(mutant.group, [0, 0])
+                    tally[1] += 1
                     if _check(arch, seed, bug, None, options):
-                        missed.append(f"{arch.name}/{bug}/seed {seed}")
-            for equivalent in (None, *EQUIVALENTS):
-                runs += 1
+                        missed.append(f"{bug} on {where}")
+                    else:
+                        tally[0] += 1
+            for equivalent in (None, *EQUIVALENTS, *REWRITES):
+                if equivalent in REWRITES:
+                    rewrites += 1
+                else:
+                    runs += 1
                 if not _check(arch, seed, None, equivalent, options):
-                    alarms.append(f"{arch.name}/{equivalent or 'plain'}/seed {seed}")
+                    alarms.append(f"{equivalent or 'plain'} on {where}")
     return Score(
         caught=total - len(missed),
         total=total,
@@ -358,21 +473,65 @@ def run_suite(
         correct_runs=runs,
         missed=tuple(missed),
         alarms=tuple(alarms),
+        by_group={group: (c, t) for group, (c, t) in groups.items()},
+        rewrite_runs=rewrites,
     )
 
 
+RESOLUTION_SIZES = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7, 3e-8, 1e-8)
+
+
+def _with_small_error(
+    params: Params,
+    X: Array,
+    y: NDArray[np.int64],
+    arch: Architecture,
+    shape: str,
+    size: float,
+) -> Params:
+    grads = gradients(params, X, y, arch)
+    small_error(grads, shape, size, arch)
+    return grads
+
+
+def resolution(
+    arch: Architecture, *, seeds: Iterable[int] = (0, 1, 2), **options: Any
+) -> tuple[float | None, float | None]:
+    """(smallest, first missed): going down RESOLUTION_SIZES, the smallest relative size at
+    which every shape of SMALL_SHAPES is caught at every seed, and the next size, where
+    some is missed (None when none is)."""
+    smallest = None
+    for size in RESOLUTION_SIZES:
+        for seed in seeds:
+            params, X, y = init(arch, seed, kinks=kinks_for(arch, seed))
+            for shape in SMALL_SHAPES:
+                wrong = partial(_with_small_error, X=X, y=y, arch=arch, shape=shape, size=size)
+                report = check_gradients(
+                    partial(loss, X=X, y=y, arch=arch), wrong, params, seed=seed, **options
+                )
+                if report.passed:
+                    return smallest, size
+        smallest = size
+    return smallest, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the suite's score for each mode; exit 1 on a missed bug or a false alarm."""
+    """Print the suite's score for each mode, and the smallest relative error it catches on
+    each architecture; exit 1 on a missed bug or a false alarm in mode all or directional."""
     parser = argparse.ArgumentParser(prog="python -m oracles.mutants", description=main.__doc__)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per architecture")
     args = parser.parse_args(argv)
     status = 0
+    seeds = range(args.seeds)
     for mode in ("all", "directional", "sample"):
         started = time.perf_counter()
-        score = run_suite(seeds=range(args.seeds), mode=mode, samples=8)
+        score = run_suite(seeds=seeds, mode=mode, samples=8)
+        groups = ", ".join(f"{g} {c}/{t}" for g, (c, t) in score.by_group.items())
         print(
-            f"mode {mode:<12} caught {score.caught}/{score.total}, false alarms "
-            f"{score.false_alarms}/{score.correct_runs} ({time.perf_counter() - started:.1f} s)"
+            f"mode {mode:<12} caught {score.caught}/{score.total} ({groups}); false alarms "
+            f"{score.false_alarms}/{score.correct_runs + score.rewrite_runs} "
+            f"({score.correct_runs} correct and equivalent, {score.rewrite_runs} bit-identical "
+            f"rewrites) ({time.perf_counter() - started:.1f} s)"
         )
         for line in score.missed[:10]:
             print(f"  missed: {line}")
@@ -380,6 +539,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  false alarm: {line}")
         if mode != "sample" and (score.missed or score.alarms):
             status = 1
+    print(
+        "\nsmallest relative error caught (||error|| / ||gradient|| of the parameter; every "
+        f"shape of {', '.join(SMALL_SHAPES)}, seeds 0-{args.seeds - 1}; first size missed)"
+    )
+    print(f"{'architecture':<16}" + "".join(f"{mode:>22}" for mode in ("all", "directional")))
+    for arch in ARCHITECTURES:
+        cells = []
+        for mode in ("all", "directional"):
+            smallest, missed = resolution(arch, seeds=seeds, mode=mode)
+            text = "none" if smallest is None else f"{smallest:.0e}"
+            cells.append(f"{text} (missed {missed:.0e})" if missed else f"{text} (all)")
+        print(f"{arch.name:<16}" + "".join(f"{c:>22}" for c in cells))
     return status
 
 

@@ -30,6 +30,18 @@ TOLERANCES: dict[np.dtype[Any], Tolerance] = {
     np.dtype(np.float16): Tolerance(rtol=5e-2, atol=1e-3),
 }
 
+# An exact (autodiff) gradient differs from a right hand-written one only by rounding.
+# ``atol`` here is relative to the largest |entry| of the parameter's reference gradient,
+# so that entries that cancel to near zero are judged on the parameter's scale. Measured
+# (2026-12-01): a right float64 gradient of every document's network, 64 MNIST examples,
+# against jax.grad in float64: |a - r| <= 5.8e-14 x max|r|, and relative error <= 6.4e-13
+# on entries above 1e-3 x max|r|; a float32 one: 5.0e-5 x max|r| and 1.8e-4.
+AUTODIFF_TOLERANCES: dict[np.dtype[Any], Tolerance] = {
+    np.dtype(np.float64): Tolerance(rtol=1e-10, atol=1e-12),
+    np.dtype(np.float32): Tolerance(rtol=2e-3, atol=5e-4),
+    np.dtype(np.float16): Tolerance(rtol=5e-2, atol=5e-2),
+}
+
 EPS64 = float(np.finfo(np.float64).eps)
 
 # The step as a fraction of max(|x|, 1), by method.
@@ -50,6 +62,17 @@ def tolerance_for(dtype: DTypeLike) -> Tolerance:
     if key not in TOLERANCES:
         raise TypeError(f"no tolerance for dtype {key}; expected one of {list(TOLERANCES)}")
     return TOLERANCES[key]
+
+
+def autodiff_tolerance_for(dtype: DTypeLike) -> Tolerance:
+    """The tolerance against an exact gradient for a gradient of ``dtype`` (atol relative to
+    the parameter's largest reference entry)."""
+    key = np.dtype(dtype)
+    if key not in AUTODIFF_TOLERANCES:
+        raise TypeError(
+            f"no tolerance for dtype {key}; expected one of {list(AUTODIFF_TOLERANCES)}"
+        )
+    return AUTODIFF_TOLERANCES[key]
 
 
 def step_for(method: str, scale: float) -> float:
