@@ -257,23 +257,27 @@ class _Problem:
         a = direction.dot(self.analytic)
         g = direction.slice(self.loss, self.x)
         verdict = _judge_slice(g, self.f0, a, h, self.method, self.tol)
-        if not verdict.on_kink:
+        if verdict.passed and not verdict.on_kink:
             return verdict
-        # On a kink: judge the gradient function at nearby points, and widen the valid
-        # range by the derivatives measured there.
+        # On a kink, or failing: judge the gradient function at nearby points, and widen the
+        # valid range by the derivatives measured there. A failure on a smooth slice needs
+        # this too: units on their kink that this direction moves only to one side (or not
+        # at all) leave the slice smooth, yet ReLU'(0) = 1 at them gives another value.
         limits = verdict.limits
         noise = 4.0 * _noise_unit(self.f0) / h
         verified = False
-        for pair in self._points():
+        for pair in self._points(structured_only=not verdict.on_kink):
             outcome = self._judge_near(direction, pair, h)
-            if isinstance(outcome, _Verdict):
-                return outcome  # wrong near the point
+            if isinstance(outcome, _Verdict):  # wrong near the point too
+                return outcome if verdict.on_kink else verdict
             if outcome is None:
                 continue
             verified = True
             limits += outcome
             if limits and (within := _within(a, limits, self.tol, noise)).passed:
                 return within
+        if not verdict.on_kink:
+            return verdict  # a smooth slice, and no kink near the point explains the value
         if verified and limits:
             # Right at the nearby points, yet outside every derivative measured at and
             # around the point: no choice of the derivative at the kink gives this value.
@@ -306,9 +310,14 @@ class _Problem:
             return ()
         return tuple(2 * b - c for b, c in zip(ln, lf, strict=True))
 
-    def _points(self) -> Iterator[tuple[dict[str, NDArray[np.float64]], ...]]:
-        """Pairs of nearby points (x + r u, x + r/2 u) and the gradient at each."""
+    def _points(
+        self, structured_only: bool = False
+    ) -> Iterator[tuple[dict[str, NDArray[np.float64]], ...]]:
+        """Pairs of nearby points (x + r u, x + r/2 u) and the gradient at each; the random
+        directions last, left out with ``structured_only``."""
         for k, u in enumerate(self._directions()):
+            if structured_only and k >= self._structured():
+                return
             if k == len(self._nearby):
                 scale = max(float(np.max(np.abs(v))) for v in self.x.values())
                 r = NEARBY_RADIUS * step_for("central", scale)
@@ -317,6 +326,10 @@ class _Problem:
                 self._nearby.append((far, near, _gradient_at(self.grad, far)[0],
                                      _gradient_at(self.grad, near)[0]))  # fmt: skip
             yield self._nearby[k]
+
+    def _structured(self) -> int:
+        """How many of the nearby directions are not random."""
+        return 2 * (2 + (len(self.x) if len(self.x) > 1 else 0))
 
     def _directions(self) -> Iterator[dict[str, NDArray[np.float64]]]:
         """All-ones over every parameter, then over each alone, then random; each with both

@@ -52,8 +52,12 @@ RELATIVE_STEPS: dict[str, float] = {
 }
 
 # Rounding error of one loss evaluation, as a multiple of eps * (|f(x)| + 1); it enters the
-# tolerance divided by the step, so that near-zero gradients are judged fairly.
-LOSS_ROUNDING_ULPS = 64.0
+# tolerance divided by the step, so that near-zero gradients are judged fairly. Measured
+# (2026-12-01, max deviation from a line of f(x + t v), |t| <= 1e-10, 8 random directions):
+# 1.1-2.7 on every document's network (64 MNIST examples) and the mutation suite's smooth
+# ones; 16 keeps a margin of 6 and lets the check resolve errors of relative size 1e-6 (64
+# left a 1e-5 error on one sigmoid network under the noise).
+LOSS_ROUNDING_ULPS = 16.0
 
 
 def tolerance_for(dtype: DTypeLike) -> Tolerance:
