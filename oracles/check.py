@@ -206,23 +206,20 @@ def _judge_slice(
         ) and abs(est.central - est.central2) <= _allowed(est.central, est.central2, tol, noise)
 
     # Not within tolerance at h: the gradient is wrong, or a kink (or strong curvature)
-    # lies within 2h. Shrink the step by 8 down to an eighth of the central method's own
-    # step (so that rounding noise stays small); the central difference decides at the
-    # first step where it agrees, or at the smallest step where the slice is smooth.
+    # lies within 2h. The first step at which the slice is smooth decides, on its central
+    # difference (a smaller step would only loosen the rounding allowance); where it is not
+    # smooth, the step shrinks by 8, down to an eighth of the central method's own step.
+    if smooth(levels[0]):
+        return _Verdict(a, n, allowed, False)
     min_step = h / RELATIVE_STEPS[method] * RELATIVE_STEPS["central"] / 8
     for level in range(1, RETRY_LEVELS + 1):
         if h / 8**level < min_step:
             break
         est = estimates(g, f0, h / 8**level)
-        ok, allowed = close(est.central, est.step, 1.0)
-        if ok:
-            return _Verdict(a, est.central, allowed, True, kink=not smooth(levels[0]))
         levels.append(est)
-    smooth_levels = [est for est in levels if smooth(est)]
-    if smooth_levels:
-        est = smooth_levels[-1]
-        ok, allowed = close(est.central, est.step, 1.0)
-        return _Verdict(a, est.central, allowed, False)
+        if smooth(est):
+            ok, allowed = close(est.central, est.step, 1.0)
+            return _Verdict(a, est.central, allowed, ok, kink=True)
     # Kinked at every step: a branch switch at the point itself. A side is clean when its
     # one-sided difference agrees at the two smallest steps.
     last, before = levels[-1], levels[-2] if len(levels) > 1 else levels[-1]
@@ -250,6 +247,7 @@ class _Problem:
     method: str
     tol: Tolerance
     rng: np.random.Generator
+    on_kink_seen: bool = False
     _nearby: list[tuple[dict[str, NDArray[np.float64]], ...]] = field(default_factory=list)
 
     def judge(self, direction: _Direction, h: float) -> _Verdict:
@@ -257,12 +255,21 @@ class _Problem:
         a = direction.dot(self.analytic)
         g = direction.slice(self.loss, self.x)
         verdict = _judge_slice(g, self.f0, a, h, self.method, self.tol)
-        if verdict.passed and not verdict.on_kink:
+        if not verdict.on_kink:
             return verdict
-        # On a kink, or failing: judge the gradient function at nearby points, and widen the
-        # valid range by the derivatives measured there. A failure on a smooth slice needs
-        # this too: units on their kink that this direction moves only to one side (or not
-        # at all) leave the slice smooth, yet ReLU'(0) = 1 at them gives another value.
+        self.on_kink_seen = True
+        return self._off_the_point(direction, h, verdict)
+
+    def recheck(self, direction: _Direction, h: float, verdict: _Verdict) -> _Verdict:
+        """A failure on a smooth slice at a point found on a kink elsewhere, judged again
+        off the point: units on their kink that this direction moves to one side only (or
+        not at all) leave the slice smooth, yet ReLU'(0) = 1 at them gives another value."""
+        return self._off_the_point(direction, h, verdict)
+
+    def _off_the_point(self, direction: _Direction, h: float, verdict: _Verdict) -> _Verdict:
+        """Judge the gradient function at nearby points, and widen the valid range by the
+        derivatives measured there (see the module docstring)."""
+        a = verdict.analytic
         limits = verdict.limits
         noise = 4.0 * _noise_unit(self.f0) / h
         verified = False
@@ -277,7 +284,7 @@ class _Problem:
             if limits and (within := _within(a, limits, self.tol, noise)).passed:
                 return within
         if not verdict.on_kink:
-            return verdict  # a smooth slice, and no kink near the point explains the value
+            return verdict  # a smooth slice, and no kink at the point explains the value
         if verified and limits:
             # Right at the nearby points, yet outside every derivative measured at and
             # around the point: no choice of the derivative at the kink gives this value.
@@ -493,10 +500,21 @@ def check_gradients(
         mode = "all" if total <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
     problem = _Problem(loss, grad, x, analytic, f0, method, tol, rng.spawn(1)[0])
-    reports = [_check_parameter(problem, name, mode, samples, directions, rng) for name in x]
+    judged = {name: _judge_parameter(problem, name, mode, samples, directions, rng) for name in x}
     if mode == "directional" and len(x) > 1:
-        verdicts = _directional(problem, tuple(x), directions, rng)
-        reports.append(_Tally(verdicts).report(ALL_PARAMETERS, (total,), mode, tol))
+        judged[ALL_PARAMETERS] = _directional(problem, tuple(x), directions, rng)
+    if problem.on_kink_seen:
+        # The point sits on a kink: a failure on a smooth slice may be a valid value too.
+        for entries in judged.values():
+            for k, (index, verdict, direction, h) in enumerate(entries):
+                if not verdict.passed and not verdict.on_kink and direction is not None:
+                    entries[k] = (index, problem.recheck(direction, h, verdict), direction, h)
+    reports = [
+        _Tally([(index, verdict) for index, verdict, _, _ in entries]).report(
+            name, x[name].shape if name in x else (total,), mode, tol
+        )
+        for name, entries in judged.items()
+    ]
     return GradientReport(
         oracle="finite_difference",
         method=method,
@@ -506,26 +524,31 @@ def check_gradients(
     )
 
 
-def _check_parameter(
+# One judgement: the index (coordinate or direction number), the verdict, and the direction
+# with its step (None for the complex step, which needs no second look).
+_Judged = tuple[tuple[int, ...], _Verdict, "_Direction | None", float]
+
+
+def _judge_parameter(
     problem: _Problem,
     name: str,
     mode: str,
     samples: int,
     directions: int,
     rng: np.random.Generator,
-) -> ParameterReport:
+) -> list[_Judged]:
     value = problem.x[name]
     if mode == "directional":
-        verdicts = _directional(problem, (name,), directions, rng)
-        return _Tally(verdicts).report(name, value.shape, mode, problem.tol)
+        return _directional(problem, (name,), directions, rng)
     if mode == "all" or value.size <= samples:
         indices = np.arange(value.size)
     else:
         indices = np.sort(rng.choice(value.size, size=samples, replace=False))
-    tally = _Tally([])
+    out: list[_Judged] = []
     flat = value.reshape(-1)
     for i in indices:
         coordinate = _Coordinate(name, int(i))
+        index = tuple(int(j) for j in np.unravel_index(i, value.shape))
         if problem.method == "complex_step":
             e = np.zeros(value.size)
             e[i] = 1.0
@@ -533,10 +556,11 @@ def _check_parameter(
             verdict = _judge_complex(
                 problem.loss, problem.x, _Dense({name: e.reshape(value.shape)}), a, problem.tol
             )
+            out.append((index, verdict, None, 0.0))
         else:
-            verdict = problem.judge(coordinate, step_for(problem.method, float(flat[i])))
-        tally.verdicts.append((tuple(int(j) for j in np.unravel_index(i, value.shape)), verdict))
-    return tally.report(name, value.shape, mode, problem.tol)
+            h = step_for(problem.method, float(flat[i]))
+            out.append((index, problem.judge(coordinate, h), coordinate, h))
+    return out
 
 
 def _directional(
@@ -544,22 +568,24 @@ def _directional(
     names: tuple[str, ...],
     directions: int,
     rng: np.random.Generator,
-) -> list[tuple[tuple[int, ...], _Verdict]]:
+) -> list[_Judged]:
     """Verdicts along ``directions`` random unit directions over the parameters ``names``
     (one parameter block, or all of them at once), numbered 0, 1, ..."""
     x = problem.x
     scale = max(float(np.max(np.abs(x[name]))) for name in names)
-    out: list[tuple[tuple[int, ...], _Verdict]] = []
+    out: list[_Judged] = []
     for k in range(directions):
         v = {name: rng.standard_normal(x[name].shape) for name in names}
         norm = float(np.sqrt(sum(np.sum(d * d) for d in v.values())))
         direction = _Dense({name: d / norm for name, d in v.items()})
         if problem.method == "complex_step":
             a = direction.dot(problem.analytic)
-            verdict = _judge_complex(problem.loss, x, direction, a, problem.tol)
+            out.append(
+                ((k,), _judge_complex(problem.loss, x, direction, a, problem.tol), None, 0.0)
+            )
         else:
-            verdict = problem.judge(direction, step_for(problem.method, scale))
-        out.append(((k,), verdict))
+            h = step_for(problem.method, scale)
+            out.append(((k,), problem.judge(direction, h), direction, h))
     return out
 
 

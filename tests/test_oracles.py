@@ -82,6 +82,27 @@ def test_one_wrong_entry_fails_and_the_message_says_where(method) -> None:
     assert report["W"].numerical == pytest.approx(_tanh_grad(_params())["W"][1, 2], rel=1e-6)
 
 
+def test_a_smooth_slice_is_judged_at_its_own_step_not_a_looser_smaller_one() -> None:
+    """A smaller step's rounding allowance is 8 times looser: an error that the central
+    difference resolves at step h must not pass at h/8 when the slice is smooth at h."""
+    x = np.linspace(-1.0, 1.0, 5)
+
+    def loss(p):
+        return 1e3 + float(np.sum(np.tanh(p["W"] @ x)))  # |f| large: rounding matters
+
+    def grad(p, error=0.0):
+        g = np.outer(1 - np.tanh(p["W"] @ x) ** 2, x)
+        g[0, 0] += error
+        return {"W": g}
+
+    params = {"W": np.random.default_rng(0).standard_normal((2, 5)) / 3}
+    assert check_gradients(loss, grad, params, mode="all").passed
+    # allowed at h: about rtol |a| + 16 eps (|f| + 1) / h = 1.6e-6; at h/8, 5.8e-6
+    report = check_gradients(loss, lambda p: grad(p, error=3e-6), params, mode="all")
+    assert report.failed == ("W",) and report["W"].worst_index == (0, 0)
+    assert report["W"].kinks == 0
+
+
 def test_auto_mode_checks_every_coordinate_until_the_limit() -> None:
     assert check_gradients(_tanh_loss, _tanh_grad, _params()).mode == "all"
     report = check_gradients(_tanh_loss, _tanh_grad, _params(), max_coordinates=10)
