@@ -23,7 +23,9 @@ import numpy as np
 import scipy.special
 
 from oracles.check import ALL_PARAMETERS, check_gradients
+from oracles.diagnosis import Diagnosis
 from oracles.report import GradientReport
+from oracles.slips import diagnose_network
 from oracles.tolerances import TOLERANCES
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason
@@ -115,6 +117,7 @@ class Audit:
     modes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     mnist: Any = field(default=None, repr=False)
+    diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
 
     @property
     def reference_passed(self) -> bool:
@@ -147,9 +150,19 @@ class Audit:
             "properties": [asdict(p) for p in self.probes],
             "attributions": [asdict(a) for a in self.attributions],
             "findings": findings(self),
+            "diagnoses": {name: _diagnosis_json(d) for name, d in self.diagnoses.items()},
             "settings": self.settings(),
             "reference_passed": self.reference_passed,
         }
+
+
+def _diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "correct": diagnosis.correct,
+        "trusted": diagnosis.trusted,
+        "text": str(diagnosis),
+        "defects": [asdict(defect) for defect in diagnosis.defects],
+    }
 
 
 def _rows(
@@ -236,6 +249,9 @@ def run_audit(
             probes = probe_primitives(spec, variant, X, y, params)
             audit.probes.extend(probes)
             if variant == "published":
+                # Found from the measurements alone, without the spec's list of departures.
+                with _published_overflow(variant):
+                    audit.diagnoses[name] = diagnose_network(judge, params, X, y)
                 audit.attributions.extend(
                     attribute(audit, spec, probes, X, y, params, with_jax=jax_reason is None)
                 )

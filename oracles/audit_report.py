@@ -78,6 +78,8 @@ def _finding_lines(entry: dict[str, Any]) -> list[str]:
         lines.append("published: every gradient and probed property passes")
     for item in entry["published"]:
         lines.append(f"published: {item['what']}; {item['measured']}")
+        for found in item.get("diagnosis", []):
+            lines.append(f"    diagnosis: {found}")
         for cause in item["causes"]:
             lines.append(f"    caused by: {cause['what']} ({item['attribution']})")
             lines.append(f"      passage: {cause['passage']}")
@@ -151,6 +153,8 @@ def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
             out.append("- **Published**: every gradient and probed property passes.")
         for item in entry["published"]:
             out.append(f"- **Published**: {item['what']}; {item['measured']}.")
+            for found in item.get("diagnosis", []):
+                out.append(f"  - diagnosis: {found}")
             for cause in item["causes"]:
                 out.append(
                     f"  - caused by {cause['what']} ({item['attribution']}): `{cause['passage']}`"

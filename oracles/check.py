@@ -64,8 +64,8 @@ from oracles.tolerances import (
 
 __all__ = [
     "LowPrecisionGradientWarning",
-    "assert_gradients",
     "check_gradients",
+    "measure_coordinates",
 ]
 
 Params = Mapping[str, NDArray[Any]]
@@ -248,6 +248,7 @@ class _Problem:
     tol: Tolerance
     rng: np.random.Generator
     on_kink_seen: bool = False
+    full_ranges: bool = False  # measure every nearby limit, even after a failure (diagnosis)
     _nearby: list[tuple[dict[str, NDArray[np.float64]], ...]] = field(default_factory=list)
 
     def judge(self, direction: _Direction, h: float) -> _Verdict:
@@ -273,16 +274,27 @@ class _Problem:
         limits = verdict.limits
         noise = 4.0 * _noise_unit(self.f0) / h
         verified = False
+        failure: _Verdict | None = None
         for pair in self._points(structured_only=not verdict.on_kink):
-            outcome = self._judge_near(direction, pair, h)
-            if isinstance(outcome, _Verdict):  # wrong near the point too
-                return outcome if verdict.on_kink else verdict
+            outcome, measured = self._judge_near(direction, pair, h)
+            limits += measured
             if outcome is None:
                 continue
+            if not outcome.passed:  # wrong near the point too
+                failure = failure or outcome
+                if not self.full_ranges:
+                    break
+                continue
             verified = True
-            limits += outcome
-            if limits and (within := _within(a, limits, self.tol, noise)).passed:
+            if (
+                failure is None
+                and limits
+                and (within := _within(a, limits, self.tol, noise)).passed
+            ):
                 return within
+        if failure is not None:
+            # Reported with the nearby point's values; the limits are the range at x.
+            return replace(failure, limits=limits) if verdict.on_kink else verdict
         if not verdict.on_kink:
             return verdict  # a smooth slice, and no kink at the point explains the value
         if verified and limits:
@@ -298,9 +310,9 @@ class _Problem:
         direction: _Direction,
         pair: tuple[dict[str, NDArray[np.float64]], ...],
         h: float,
-    ) -> _Verdict | tuple[float, ...] | None:
-        """At the nearby points r u and r/2 u: a failing verdict, or the limits of the
-        derivative extrapolated to r = 0, or None when it could not be judged there."""
+    ) -> tuple[_Verdict | None, tuple[float, ...]]:
+        """At the nearby points r u and r/2 u: the verdict on the gradient there (None when it
+        could not be judged there), and the limits of the derivative extrapolated to r = 0."""
         far, near, far_grad, near_grad = pair
         verdicts = []
         for point, gradient in ((far, far_grad), (near, near_grad)):
@@ -308,14 +320,14 @@ class _Problem:
             a = direction.dot(gradient)
             verdict = _judge_slice(direction.slice(self.loss, point), f0, a, h, "central", self.tol)
             if verdict.set_aside or (verdict.kink and not verdict.passed):
-                return None  # also on a kink there: no judgement from this pair
-            if not verdict.passed:
-                return replace(verdict, nearby=True, kink=True)
+                return None, ()  # also on a kink there: no judgement from this pair
             verdicts.append(verdict)
+        failed = next((v for v in verdicts if not v.passed), None)
+        outcome = replace(failed, nearby=True, kink=True) if failed else verdicts[0]
         lf, ln = (v.limits or (v.numerical,) for v in verdicts)
         if len(lf) != len(ln):
-            return ()
-        return tuple(2 * b - c for b, c in zip(ln, lf, strict=True))
+            return outcome, ()
+        return outcome, tuple(2 * b - c for b, c in zip(ln, lf, strict=True))
 
     def _points(
         self, structured_only: bool = False
@@ -476,6 +488,107 @@ def check_gradients(
     ``oracles.tolerances`` for the dtype the gradient came back in; a gradient less
     precise than float64 raises a LowPrecisionGradientWarning.
     """
+    run = _run(loss, grad, params, mode, method, samples, directions, max_coordinates, seed,
+               rtol, atol)  # fmt: skip
+    x = run.problem.x
+    total = sum(v.size for v in x.values())
+    reports = [
+        _Tally([(index, verdict) for index, verdict, _, _ in entries]).report(
+            name, x[name].shape if name in x else (total,), run.mode, run.problem.tol
+        )
+        for name, entries in run.judged.items()
+    ]
+    return GradientReport(
+        oracle="finite_difference",
+        method=method,
+        mode=run.mode,
+        gradient_dtype=str(run.dtype),
+        parameters=tuple(reports),
+    )
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Finite-difference measurements of some coordinates of one parameter, flat-indexed.
+
+    ``analytic`` is the gradient under test there; the derivative's valid values lie in
+    [``low``, ``high``] (one value where the loss is smooth, the range the one-sided and
+    nearby derivatives span at a kink); ``allowed`` is the absolute tolerance of each
+    comparison. ``passed`` and ``set_aside`` are the check's verdicts.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    indices: NDArray[np.intp]
+    analytic: NDArray[np.float64]
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    allowed: NDArray[np.float64]
+    passed: NDArray[np.bool_]
+    set_aside: NDArray[np.bool_]
+
+
+def measure_coordinates(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    *,
+    samples: int | None = None,
+    seed: int | np.random.Generator = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> dict[str, Coordinates]:
+    """Judge every coordinate of every parameter (or ``samples`` random ones of a parameter
+    larger than that), as ``check_gradients`` does in mode ``all``, and return what was
+    measured there, for the diagnosis of a wrong gradient."""
+    mode = "all" if samples is None else "sample"
+    run = _run(loss, grad, params, mode, "central", samples or 0, 0, 0, seed, rtol, atol,
+               full_ranges=True)  # fmt: skip
+    out: dict[str, Coordinates] = {}
+    for name, entries in run.judged.items():
+        shape = run.problem.x[name].shape
+        verdicts = [v for _, v, _, _ in entries]
+        # At the point itself: a failure found at a nearby point keeps x's limits; with
+        # none measured at x, the nearby derivative stands in for them.
+        limits = [v.limits or (v.numerical,) for v in verdicts]
+        indices = np.array([np.ravel_multi_index(i, shape) for i, _, _, _ in entries], np.intp)
+        out[name] = Coordinates(
+            name=name,
+            shape=shape,
+            indices=indices,
+            analytic=run.problem.analytic[name].reshape(-1)[indices],
+            low=np.array([min(lim) for lim in limits]),
+            high=np.array([max(lim) for lim in limits]),
+            allowed=np.array([v.allowed for v in verdicts]),
+            passed=np.array([v.passed for v in verdicts]),
+            set_aside=np.array([v.set_aside for v in verdicts]),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class _Run:
+    problem: _Problem
+    judged: dict[str, list[_Judged]]
+    mode: str
+    dtype: np.dtype[Any]
+
+
+def _run(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    mode: str,
+    method: str,
+    samples: int,
+    directions: int,
+    max_coordinates: int,
+    seed: int | np.random.Generator,
+    rtol: float | None,
+    atol: float | None,
+    full_ranges: bool = False,
+) -> _Run:
+    """Every judgement of one check, before it is tallied into a report."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
     if method not in METHODS:
@@ -486,7 +599,7 @@ def check_gradients(
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
             LowPrecisionGradientWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     table = tolerance_for(dtype)
     tol = Tolerance(
@@ -500,6 +613,7 @@ def check_gradients(
         mode = "all" if total <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
     problem = _Problem(loss, grad, x, analytic, f0, method, tol, rng.spawn(1)[0])
+    problem.full_ranges = full_ranges
     judged = {name: _judge_parameter(problem, name, mode, samples, directions, rng) for name in x}
     if mode == "directional" and len(x) > 1:
         judged[ALL_PARAMETERS] = _directional(problem, tuple(x), directions, rng)
@@ -509,19 +623,7 @@ def check_gradients(
             for k, (index, verdict, direction, h) in enumerate(entries):
                 if not verdict.passed and not verdict.on_kink and direction is not None:
                     entries[k] = (index, problem.recheck(direction, h, verdict), direction, h)
-    reports = [
-        _Tally([(index, verdict) for index, verdict, _, _ in entries]).report(
-            name, x[name].shape if name in x else (total,), mode, tol
-        )
-        for name, entries in judged.items()
-    ]
-    return GradientReport(
-        oracle="finite_difference",
-        method=method,
-        mode=mode,
-        gradient_dtype=str(dtype),
-        parameters=tuple(reports),
-    )
+    return _Run(problem, judged, mode, dtype)
 
 
 # One judgement: the index (coordinate or direction number), the verdict, and the direction
@@ -587,12 +689,3 @@ def _directional(
             h = step_for(problem.method, scale)
             out.append(((k,), problem.judge(direction, h), direction, h))
     return out
-
-
-def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> GradientReport:
-    """check_gradients, raising AssertionError with the report's table when any disagrees."""
-    __tracebackhide__ = True
-    report = check_gradients(loss, grad, params, **options)
-    if not report.passed:
-        raise AssertionError(report.summary())
-    return report

@@ -109,6 +109,12 @@ def findings(audit: Audit) -> dict[str, dict[str, Any]]:
         published = [r for r in audit.rows if r.network == name and r.variant == "published"]
         wrong_reference = [r for r in reference if not r.passed]
         items = _gradient_findings(audit, spec, published)
+        diagnosis = audit.diagnoses.get(name)
+        for item in items:
+            if diagnosis is not None and not diagnosis.correct:
+                item["diagnosis"] = [
+                    f"[{d.kind}] {', '.join(d.parameters)}: {d.detail}" for d in diagnosis.defects
+                ]
         for probe in audit.probes:
             if probe.network == name and probe.variant == "published" and not probe.passed:
                 concerns = PROBE_CAUSES.get(probe.concerns, (probe.concerns,))

@@ -246,6 +246,47 @@ MUTANTS: dict[str, Mutant] = {
     ),
 }
 
+# The kinds of oracles.diagnosis that name each bug rightly. Where an L2 term sits beside
+# the bug, a scale or a transpose no longer explains dW alone, and the diagnosis can only
+# say which parameters are wrong (weight_product, output_error).
+SCALED_SHAPES = {"scaled": ("scale",), "entry": ("localized",), "dense": ("unexplained",)}
+DIAGNOSES: dict[str, tuple[str, ...]] = {
+    "sign_output_error": ("sign", "output_error"),
+    "missing_1_over_m": ("scale", "output_error"),
+    "missing_1_over_m_bias": ("scale", "bias_reduction"),
+    "divided_by_m_twice": ("scale", "weight_product"),
+    "bias_summed_to_scalar": ("bias_sum_over_units",),
+    "bias_wrong_axis": ("bias_reduction",),
+    "bias_of_first_example": ("bias_reduction", "zero"),
+    "transposed_weight_gradient": ("transpose", "weight_product"),
+    "missing_transpose_in_backprop": ("propagation",),
+    "activation_of_wrong_layer": ("weight_product",),
+    "pre_activation_instead_of_activation": ("weight_product",),
+    "derivative_from_output_as_input": ("propagation", "localized"),
+    "relu_derivative_is_relu": ("propagation",),
+    "sigmoid_derivative_is_sigmoid": ("propagation",),
+    "tanh_derivative_of_pre_activation": ("propagation",),
+    "derivative_applied_twice": ("propagation",),
+    "missing_derivative_first_layer": ("propagation",),
+    "mask_without_bias": ("propagation",),
+    "softmax_treated_elementwise": ("output_error",),
+    "labels_off_by_one": ("output_error",),
+    "loop_skips_first_example": ("output_error",),
+    "last_column_of_dW1_dropped": ("localized",),
+    "forgotten_regularisation": ("regularisation",),
+    "regularisation_on_biases": ("regularisation",),
+    "wrong_single_entry": ("localized",),
+    "wrong_layer_scaled": ("scale",),
+    **{
+        f"{shape}_{size:.0e}": SCALED_SHAPES[shape]
+        for shape in SMALL_SHAPES
+        for size in SMALL_SIZES
+    },
+    "kink_bias_offset": ("localized",),
+    "kink_row_1e-04": ("localized",),
+    "relu_derivative_2_at_zero": ("localized", "bias_reduction"),
+}
+
 # Correct gradients whose numbers differ from the plain backward's (by rounding, or on the
 # kink where any ReLU'(0) in [0, 1] is right): a check must pass them.
 EQUIVALENTS: dict[str, str] = {
@@ -478,6 +519,73 @@ def run_suite(
     )
 
 
+@dataclass(frozen=True)
+class DiagnosisScore:
+    """How the diagnosis did: per expected kind (the first of DIAGNOSES[bug]), bugs named
+    with a right kind and exactly the parameters they change; and correct or equivalent
+    cases that got a defect."""
+
+    by_kind: dict[str, tuple[int, int]]
+    wrong: tuple[str, ...]
+    alarms: tuple[str, ...]
+    correct_runs: int
+
+    @property
+    def right(self) -> int:
+        """Bugs diagnosed rightly."""
+        return sum(r for r, _ in self.by_kind.values())
+
+    @property
+    def total(self) -> int:
+        """Bugs diagnosed."""
+        return sum(t for _, t in self.by_kind.values())
+
+
+def diagnosis_suite(
+    architectures: Sequence[Architecture] = ARCHITECTURES,
+    *,
+    seeds: Iterable[int] = (0, 1, 2),
+) -> DiagnosisScore:
+    """Diagnose every applicable bug and every correct, equivalent and rewritten case."""
+    from oracles.diagnosis import diagnose
+
+    by_kind: dict[str, list[int]] = {}
+    wrong: list[str] = []
+    alarms: list[str] = []
+    runs = 0
+    for arch in architectures:
+        for seed in seeds:
+            params, X, y = init(arch, seed, kinks=kinks_for(arch, seed))
+            right = gradients(params, X, y, arch)
+            where = f"{arch.name}/seed {seed} ({kinks_for(arch, seed) or 'no kinks'})"
+            judge = partial(loss, X=X, y=y, arch=arch)
+            for equivalent in (None, *EQUIVALENTS, *REWRITES):
+                runs += 1
+                found = diagnose(judge, partial(gradients, X=X, y=y, arch=arch,
+                                                equivalent=equivalent), params)  # fmt: skip
+                if not found.correct:
+                    alarms.append(f"{equivalent or 'plain'} on {where}: {found}")
+            for bug, mutant in MUTANTS.items():
+                if not mutant.applies(arch):
+                    continue
+                buggy = gradients(params, X, y, arch, bug)
+                changed = {k for k in right if np.any(buggy[k] != right[k])}
+                if not changed:
+                    continue  # here the bug changes nothing (zero biases, say)
+                found = diagnose(judge, partial(gradients, X=X, y=y, arch=arch, bug=bug), params)
+                named = {p for d in found.defects for p in d.parameters}
+                kinds = {d.kind for d in found.defects}
+                ok = bool(kinds) and kinds <= set(DIAGNOSES[bug]) and named == changed
+                tally = by_kind.setdefault(DIAGNOSES[bug][0], [0, 0])
+                tally[0] += ok
+                tally[1] += 1
+                if not ok:
+                    wrong.append(f"{bug} on {where}: {sorted(kinds)} for {sorted(named)}")
+    return DiagnosisScore(
+        {kind: (r, t) for kind, (r, t) in by_kind.items()}, tuple(wrong), tuple(alarms), runs
+    )
+
+
 RESOLUTION_SIZES = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7, 3e-8, 1e-8)
 
 
@@ -539,6 +647,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  false alarm: {line}")
         if mode != "sample" and (score.missed or score.alarms):
             status = 1
+    score_d = diagnosis_suite(seeds=seeds)
+    kinds = ", ".join(f"{k} {r}/{t}" for k, (r, t) in sorted(score_d.by_kind.items()))
+    print(
+        f"\ndiagnosis: {score_d.right}/{score_d.total} bugs named with a right kind and exactly "
+        f"their parameters ({100 * score_d.right / score_d.total:.0f}%); correct or equivalent "
+        f"cases given a defect: {len(score_d.alarms)}/{score_d.correct_runs}\n  by kind: {kinds}"
+    )
+    for line in score_d.wrong[:12]:
+        print(f"  misnamed: {line}")
+    for line in score_d.alarms[:5]:
+        print(f"  defect on a correct case: {line}")
+    if score_d.alarms or score_d.right < 0.9 * score_d.total:
+        status = 1
     print(
         "\nsmallest relative error caught (||error|| / ||gradient|| of the parameter; every "
         f"shape of {', '.join(SMALL_SHAPES)}, seeds 0-{args.seeds - 1}; first size missed)"

@@ -135,3 +135,38 @@ def test_a_bad_baseline_is_named(tmp_path: Path, capsys) -> None:
     bad.write_text("{not json")
     assert main(["audit", "--networks", NAME, "--baseline", str(bad)]) == 2
     assert "not a readable audit JSON" in capsys.readouterr().err
+
+
+@pytest.mark.mnist
+def test_the_audit_names_each_published_defect_without_the_departures_list(monkeypatch) -> None:
+    """With every spec's departures emptied, the audit still names what is wrong with each
+    published derivation that has a defect: it finds it from the measurements alone."""
+    import importlib
+    from dataclasses import replace
+
+    from oracles.audit import run_audit
+    from oracles.findings import findings
+    from reference_nn import NETWORKS
+    from reference_nn.data import load_mnist
+
+    names = ("relu_10_10", "sigmoid_16_16", "relu_532")
+    emptied = {name: replace(spec, departures=()) for name, spec in NETWORKS.items()}
+    for module in ("oracles.audit", "oracles.audit_report", "oracles.findings",
+                   "reference_nn.network"):  # fmt: skip
+        monkeypatch.setattr(importlib.import_module(module), "NETWORKS", emptied)
+    audit = run_audit(load_mnist(mnist_dir(), progress=False), names=names)
+    assert audit.attributions == []  # nothing to revert: no departure is known
+    found = findings(audit)
+    expected = {
+        "relu_10_10": {"bias_sum_over_units", "slip"},
+        "sigmoid_16_16": {"forward"},
+        "relu_532": {"numerical_guard"},
+    }
+    for name, kinds in expected.items():
+        diagnosis = audit.diagnoses[name]
+        assert {d.kind for d in diagnosis.defects} == kinds, str(diagnosis)
+        gradient_items = [i for i in found[name]["published"] if i["kind"] != "property"]
+        assert gradient_items and all(i["diagnosis"] for i in gradient_items)
+        assert all(i["causes"] == [] for i in gradient_items)  # no departure to name
+    slip = next(d for d in audit.diagnoses["relu_10_10"].defects if d.kind == "slip")
+    assert slip.slip == "bias_sum_all" and slip.parameters == ("b1", "b2")

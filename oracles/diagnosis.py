@@ -1,0 +1,540 @@
+"""``diagnose``: say which defect a wrong hand-written gradient has, where, in plain words.
+
+From the hand-written gradient g and a trusted one t (``reference``, such as ``jax.grad`` of
+the same loss; else finite differences over every coordinate, judged as ``check_gradients``
+judges them, kinks included), each parameter that fails the check is matched against kinds
+of defect. A kind that implies a correction is claimed only when that correction explains
+g: the corrected trusted gradient passes the check against g, entry by entry. Kinds (a
+contract; ``KINDS`` words each):
+
+  sign, scale (value: the factor), zero, transpose (square parameters),
+  bias_sum_over_units, regularisation (value: lambda, g - t = lambda * parameter),
+  localized (indices: the wrong entries)     per parameter, tried in this order;
+  bias_reduction, weight_product, propagation (layer: where the error enters), output_error
+                                             from which parameters of which layers are wrong;
+  unexplained     what is left, with what was measured.
+
+``layers`` (pairs of weight and bias names, input layer first) gives the layer order; by
+default it is read from names W1, b1, W2, b2, ... (either case). Without it the two kinds
+that need it are not reported. Above ``max_coordinates`` parameters in all, finite
+differences measure a sample of coordinates of each large parameter, and the kinds that
+need every coordinate (transpose, localized, bias_sum_over_units) are undecided for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.check import (
+    Coordinates,
+    Grad,
+    Loss,
+    Params,
+    _float64_copies,
+    _gradient_at,
+    check_gradients,
+    measure_coordinates,
+)
+from oracles.report import GradientReport
+from oracles.tolerances import autodiff_tolerance_for
+
+__all__ = ["KINDS", "Defect", "Diagnosis", "assert_gradients", "diagnose"]
+
+KINDS: dict[str, str] = {
+    "sign": "the negative of the right gradient",
+    "scale": "a constant multiple of the right gradient",
+    "zero": "all zeros where the right gradient is not",
+    "transpose": "the transpose of the right gradient",
+    "bias_sum_over_units": "one number shared by every unit: the sum over units and examples",
+    "regularisation": "off by a constant times the parameter itself (an L2 term)",
+    "localized": "wrong only at a few entries, rows or columns",
+    "bias_reduction": "only biases wrong, every weight right: the sum over examples for db",
+    "weight_product": "only weights wrong, their biases right: the product dZ_k A_{k-1}^T",
+    "propagation": "wrong in one layer and every layer below it, right above it",
+    "output_error": "wrong in every layer: the output layer's error dZ_L is wrong",
+    "unexplained": "wrong, and no known kind explains it",
+    # Found by oracles.slips.diagnose_network, for a network whose architecture is known:
+    "slip": "a named slip of the derivation, at a layer, matched to rounding",
+    "forward": "right for the code's own forward pass, which is not the network described",
+    "numerical_guard": "the described network's gradient; the code's own loss has a guard",
+}
+SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
+FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
+NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")
+STRUCTURAL_SLIPS = ("propagation", "output_error")
+STRUCTURAL_FLOOR = 1e-2
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One defect: its ``kind`` (a key of KINDS), the parameters it concerns, a sentence a
+    learner can act on, and what was measured (``value``: the factor or the L2 coefficient;
+    ``indices``: the wrong entries; ``layer``: 1-based, as in W1; ``slip``: the key of
+    ``oracles.slips.SLIPS`` for kind ``slip``)."""
+
+    kind: str
+    parameters: tuple[str, ...]
+    detail: str
+    value: float | None = None
+    indices: tuple[tuple[int, ...], ...] | None = None
+    layer: int | None = None
+    slip: str | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What is wrong with a hand-written gradient: ``correct``, or the ``defects`` found.
+
+    ``trusted`` says what the gradient was compared with; ``undecided`` lists the kinds
+    that could not be decided (and for which parameters), with the reason.
+    """
+
+    correct: bool
+    defects: tuple[Defect, ...]
+    trusted: str
+    undecided: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.correct:
+            return f"diagnosis: the gradient is right (against {self.trusted})"
+        lines = [f"diagnosis (against {self.trusted}):"]
+        for defect in self.defects:
+            lines.append(f"  [{defect.kind}] {', '.join(defect.parameters)}: {defect.detail}")
+        lines += [f"  undecided: {what}" for what in self.undecided]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Evidence:
+    """One parameter: the hand-written values g at the measured flat ``indices``, the range
+    [low, high] of right values there, the absolute slack beyond rtol, and the parameter."""
+
+    name: str
+    shape: tuple[int, ...]
+    indices: NDArray[np.intp]
+    g: NDArray[np.float64]
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    slack: NDArray[np.float64]
+    rtol: float
+    value: NDArray[np.float64]
+    failed: bool
+    full: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.full = self.indices.size == int(np.prod(self.shape))
+
+    @property
+    def t(self) -> NDArray[np.float64]:
+        """A right value at each measured coordinate (the middle of its range; 0 where the
+        range is unbounded: an entry set aside)."""
+        with np.errstate(invalid="ignore"):
+            middle = (self.low + self.high) / 2
+        return np.where(np.isfinite(middle), middle, 0.0)
+
+    def right(self, candidate: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Entry by entry: ``candidate`` lies within tolerance of the range of right values."""
+        nearest = np.clip(candidate, self.low, self.high)
+        allowed = self.rtol * np.maximum(np.abs(candidate), np.abs(nearest)) + self.slack
+        return np.abs(candidate - nearest) <= allowed
+
+    def explains(self, low_if: NDArray[np.float64], high_if: NDArray[np.float64]) -> bool:
+        """True when the hand-written values lie, within tolerance at every measured
+        coordinate, in [``low_if``, ``high_if``]: where a defect takes the range of right
+        values (one value off a kink)."""
+        lo, hi = np.minimum(low_if, high_if), np.maximum(low_if, high_if)
+        nearest = np.clip(self.g, lo, hi)
+        allowed = self.rtol * np.maximum(np.abs(self.g), np.abs(nearest)) + self.slack
+        return bool(np.all(np.abs(self.g - nearest) <= allowed))
+
+
+def _layers_from_names(names: Sequence[str]) -> list[tuple[str, str]] | None:
+    """[(W1, b1), (W2, b2), ...] read from the names, either case; None if they don't fit."""
+    found: dict[int, dict[str, str]] = {}
+    for name in names:
+        match = re.fullmatch(r"([WwBb])(\d+)", name)
+        if match is None:
+            return None
+        found.setdefault(int(match.group(2)), {})[match.group(1).lower()] = name
+    if sorted(found) != list(range(1, len(found) + 1)):
+        return None
+    if any(set(pair) != {"w", "b"} for pair in found.values()):
+        return None
+    return [(found[k]["w"], found[k]["b"]) for k in range(1, len(found) + 1)]
+
+
+def _from_reference(
+    g: dict[str, NDArray[np.float64]],
+    t: dict[str, NDArray[np.float64]],
+    x: dict[str, NDArray[np.float64]],
+    dtype: np.dtype[Any],
+) -> dict[str, _Evidence]:
+    tol = autodiff_tolerance_for(dtype)
+    out = {}
+    for name, value in x.items():
+        # An entry the reference cannot give (NaN, inf) is set aside: any value is right there.
+        r = t[name].reshape(-1)
+        finite = np.isfinite(r)
+        scale = float(np.max(np.abs(r[finite]), initial=0.0))
+        evidence = _Evidence(
+            name=name,
+            shape=value.shape,
+            indices=np.arange(value.size),
+            g=g[name].reshape(-1),
+            low=np.where(finite, r, -np.inf),
+            high=np.where(finite, r, np.inf),
+            slack=np.full(value.size, tol.atol * scale),
+            rtol=tol.rtol,
+            value=value.reshape(-1),
+            failed=False,
+        )
+        evidence.failed = not bool(np.all(evidence.right(evidence.g)))
+        out[name] = evidence
+    return out
+
+
+def _from_coordinates(
+    measured: dict[str, Coordinates],
+    x: dict[str, NDArray[np.float64]],
+    failed: set[str],
+    rtol: float,
+) -> dict[str, _Evidence]:
+    out = {}
+    for name, c in measured.items():
+        middle = (c.low + c.high) / 2
+        slack = c.allowed - rtol * np.maximum(np.abs(c.analytic), np.abs(middle))
+        out[name] = _Evidence(
+            name=name,
+            shape=c.shape,
+            indices=c.indices,
+            g=c.analytic,
+            low=c.low,
+            high=c.high,
+            slack=np.maximum(slack, 0.0),
+            rtol=rtol,
+            value=x[name].reshape(-1)[c.indices],
+            failed=name in failed,
+        )
+    return out
+
+
+def diagnose(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    *,
+    reference: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+    layers: Sequence[tuple[str, str]] | None = None,
+    **check_options: Any,
+) -> Diagnosis:
+    """Name the defects of ``grad(params)``, each with its parameters and layer.
+
+    ``loss``, ``grad`` and ``params`` as for ``check_gradients`` (whose options
+    ``check_options`` are passed on: ``rtol``, ``atol``, ``max_coordinates``, ``seed``...).
+    ``reference(params) -> dict`` gives trusted gradients; without it they are measured by
+    finite differences. ``layers``: [(weight name, bias name), ...], input layer first.
+    """
+    x = _float64_copies(params)
+    g, dtype = _gradient_at(grad, x)
+    undecided: list[str] = []
+    if reference is not None:
+        given = reference({k: v.copy() for k, v in x.items()})
+        t = {k: np.asarray(given[k], dtype=np.float64).reshape(x[k].shape) for k in x}
+        evidence = _from_reference(g, t, x, dtype)
+        trusted = "the reference gradient"
+    else:
+        total = sum(v.size for v in x.values())
+        limit = int(check_options.get("max_coordinates", 16_000))
+        seed = check_options.get("seed", 0)
+        tolerances = {k: check_options[k] for k in ("rtol", "atol") if k in check_options}
+        if total <= limit:
+            measured = measure_coordinates(loss, grad, x, seed=seed, **tolerances)
+            failed = {n for n, c in measured.items() if not bool(np.all(c.passed | c.set_aside))}
+            trusted = "finite differences over every coordinate"
+        else:
+            report = check_gradients(loss, grad, x, **check_options)
+            failed = {p.name for p in report.parameters if not p.passed} & set(x)
+            measured = measure_coordinates(loss, grad, x, samples=SAMPLE, seed=seed, **tolerances)
+            trusted = (
+                f"finite differences ({report.mode} for the verdict, {SAMPLE} coordinates "
+                "of each larger parameter for the kind)"
+            )
+        rtol = float(check_options.get("rtol") or _rtol_for(dtype))
+        evidence = _from_coordinates(measured, x, failed, rtol)
+        sampled = [e.name for e in evidence.values() if e.failed and not e.full]
+        if sampled:
+            undecided.append(
+                f"{', '.join(NEEDS_EVERY_COORDINATE)} for {', '.join(sampled)} "
+                f"(measured on {SAMPLE} coordinates, not every one)"
+            )
+    if not any(e.failed for e in evidence.values()):
+        return Diagnosis(True, (), trusted, tuple(undecided))
+    order = list(layers) if layers is not None else _layers_from_names(list(x))
+    if order is None:
+        undecided.append("propagation, output_error (no layer order: name the parameters "
+                         "W1, b1, W2, b2, ... or pass layers=)")  # fmt: skip
+    biases = {b for _, b in order} if order else set()
+    found = {e.name: _per_parameter(e, e.name in biases) for e in evidence.values() if e.failed}
+    found = _supported(found, evidence)
+    defects = _merged([d for d in found.values() if d is not None])
+    unexplained = [name for name, d in found.items() if d is None]
+    if order and unexplained:
+        structural = _structure(order, evidence, set(unexplained))
+        if structural is not None and structural.kind in STRUCTURAL_SLIPS:
+            # A slip in backpropagation changes a gradient at its own scale; errors under
+            # STRUCTURAL_FLOOR of it everywhere are a precision or constant issue.
+            worst = max(_relative_error(evidence[n]) for n in structural.parameters)
+            if worst < STRUCTURAL_FLOOR:
+                structural = None
+        if structural is not None:
+            defects.append(structural)
+            unexplained = [n for n in unexplained if n not in structural.parameters]
+    if unexplained:
+        defects.append(_unexplained([evidence[n] for n in unexplained]))
+    return Diagnosis(False, tuple(defects), trusted, tuple(undecided))
+
+
+def _rtol_for(dtype: np.dtype[Any]) -> float:
+    from oracles.tolerances import tolerance_for
+
+    return tolerance_for(dtype).rtol
+
+
+def _per_parameter(e: _Evidence, is_bias: bool) -> Defect | None:
+    """The first per-parameter kind that explains ``e``'s hand-written values, or None."""
+    t, g = e.t, e.g
+    if is_bias and e.full and t.size > 1 and _bias_sum(e):
+        return Defect("bias_sum_over_units", (e.name,), _BIAS_SUM, float(np.mean(g)))
+    lo, hi = e.low, e.high
+    if e.explains(lo, hi):
+        return None  # right at every coordinate measured here: the failure was seen nearby
+    if np.all(g == 0):
+        return Defect("zero", (e.name,), "all zeros: it is never computed, or never stored")
+    if e.explains(-hi, -lo):
+        return Defect("sign", (e.name,), _SIGN, -1.0)
+    # Constants are fitted where the right value is one number (off any kink), if anywhere.
+    exact = lo == hi if bool(np.any(lo == hi)) else np.ones_like(lo, dtype=bool)
+    norm = float(np.dot(t[exact], t[exact]))
+    if norm > 0:
+        c = float(np.dot(g[exact], t[exact])) / norm
+        if abs(c - 1) > 2 * e.rtol and c != 0 and e.explains(c * lo, c * hi):
+            return Defect("scale", (e.name,), _scale_words(c), c)
+    if e.full and len(e.shape) == 2 and e.shape[0] == e.shape[1] > 1:
+        flip = (lo.reshape(e.shape).T.reshape(-1), hi.reshape(e.shape).T.reshape(-1))
+        if e.explains(*flip):
+            return Defect("transpose", (e.name,), _TRANSPOSE)
+    w = e.value
+    if float(np.dot(w[exact], w[exact])) > 0:
+        lam = float(np.dot((g - t)[exact], w[exact])) / float(np.dot(w[exact], w[exact]))
+        if e.explains(lo + lam * w, hi + lam * w):
+            return Defect("regularisation", (e.name,), _l2_words(lam, e.name), lam)
+    if e.full:
+        wrong = ~e.right(g)
+        local = _localized(e, wrong)
+        if local is not None:
+            return local
+    return None
+
+
+def _bias_sum(e: _Evidence) -> bool:
+    """Every unit's value is one number G, and G is the right gradient summed over units."""
+    G = float(np.mean(e.g))
+    shared = np.abs(e.g - G) <= e.rtol * abs(G) + e.slack
+    total_slack = e.rtol * abs(G) + float(np.sum(e.slack))
+    within = float(np.sum(e.low)) - total_slack <= G <= float(np.sum(e.high)) + total_slack
+    return bool(np.all(shared)) and within
+
+
+def _localized(e: _Evidence, wrong: NDArray[np.bool_]) -> Defect | None:
+    count = int(wrong.sum())
+    if count == 0 or 2 * count > e.g.size:
+        return None
+    entries = [tuple(int(i) for i in np.unravel_index(j, e.shape)) for j in e.indices[wrong]]
+    rows, cols = ({entry[axis] for entry in entries} for axis in (0, -1))
+    if count <= FEW_ENTRIES:
+        where = ", ".join(map(str, entries))
+        words = f"wrong only at {count} entr{'y' if count == 1 else 'ies'} {where}"
+    elif len(e.shape) == 2 and len(rows) <= 2 and 2 * len(rows) < e.shape[0]:
+        words = f"wrong only in row{'s' * (len(rows) > 1)} {', '.join(map(str, sorted(rows)))}"
+    elif len(e.shape) == 2 and len(cols) <= 2 and 2 * len(cols) < e.shape[1]:
+        words = f"wrong only in column{'s' * (len(cols) > 1)} {', '.join(map(str, sorted(cols)))}"
+    else:
+        return None
+    return Defect(
+        "localized",
+        (e.name,),
+        f"{words} ({count} of {e.g.size}); the rest is right: an indexing or slicing slip "
+        "(an off-by-one range, a dropped row or column, one element overwritten)",
+        indices=tuple(entries),
+    )
+
+
+def _structure(
+    order: Sequence[tuple[str, str]], evidence: dict[str, _Evidence], unexplained: set[str]
+) -> Defect | None:
+    """The kind that follows from which parameters of which layers are wrong (among those no
+    per-parameter kind explains), or None."""
+    failed = {name for name, e in evidence.items() if e.failed}
+    weights = [w for w, _ in order]
+    biases = [b for _, b in order]
+    if unexplained and unexplained <= set(biases) and not failed & set(weights):
+        return Defect(
+            "bias_reduction",
+            tuple(b for b in biases if b in unexplained),
+            "every weight gradient is right, so dZ is right: the error is in the bias "
+            "gradient's own reduction, db_k = sum of dZ_k over the examples (axis 1) / m "
+            "(its axis, the terms it sums, or its 1/m)",
+        )
+    if (
+        unexplained
+        and unexplained <= set(weights)
+        and not failed & {b for w, b in order if w in unexplained}
+    ):
+        return Defect(
+            "weight_product",
+            tuple(w for w in weights if w in unexplained),
+            "the biases of the same layers are right, so dZ_k is right there: the error is in "
+            "dW_k = dZ_k A_{k-1}^T / m (its input A_{k-1}: Z used for A, another layer's A, "
+            "or the order of the product)",
+        )
+    wrong = [w in failed and b in failed for w, b in order]
+    if not any(wrong):
+        return None
+    top = max(k for k, w in enumerate(wrong, start=1) if w)
+    if not all(wrong[:top]) or any(n in failed for pair in order[top:] for n in pair):
+        return None
+    params = tuple(n for pair in order[:top] for n in pair if n in unexplained)
+    if not params:
+        return None
+    L = len(order)
+    if top == L:
+        return Defect(
+            "output_error",
+            params,
+            "every layer is wrong, so the error starts in the output layer's dZ_L = A_L - Y "
+            "(check the labels' one-hot, the softmax's derivative, and the division by m)",
+            layer=L,
+        )
+    return Defect(
+        "propagation",
+        params,
+        f"layer {top} and every layer below it are wrong while layers {top + 1}-{L} are "
+        f"right: the error enters while backpropagating into layer {top}; check "
+        f"dA_{top} = W_{top + 1}^T dZ_{top + 1} and layer {top}'s activation derivative "
+        f"g'(Z_{top})",
+        layer=top,
+    )
+
+
+def _supported(
+    found: dict[str, Defect | None], evidence: dict[str, _Evidence]
+) -> dict[str, Defect | None]:
+    """A bias sum that is 0 (a softmax layer's) is evidence only beside one that is not."""
+    sums = {n: d for n, d in found.items() if d is not None and d.kind == "bias_sum_over_units"}
+
+    def zero(name: str) -> bool:
+        e = evidence[name]
+        return abs(float(np.mean(e.g))) <= float(np.max(e.slack)) + e.rtol * float(
+            np.max(np.abs(e.t))
+        )
+
+    if sums and all(zero(n) for n in sums):
+        return {n: (None if n in sums else d) for n, d in found.items()}
+    return found
+
+
+def _relative_error(e: _Evidence) -> float:
+    """||g - right|| / ||right|| over the measured coordinates (right: nearest valid value)."""
+    nearest = np.clip(e.g, e.low, e.high)
+    return float(np.linalg.norm(e.g - nearest) / max(float(np.linalg.norm(nearest)), 1e-300))
+
+
+def _unexplained(items: list[_Evidence]) -> Defect:
+    parts = []
+    for e in items:
+        wrong = ~e.right(e.g)
+        parts.append(
+            f"{e.name} (relative error {_relative_error(e):.2g}, "
+            f"{int(wrong.sum())} of {e.g.size} entries off)"
+        )
+    return Defect(
+        "unexplained",
+        tuple(e.name for e in items),
+        "wrong, and no sign, scale, transpose, bias sum, L2 term or local slip explains it: "
+        + "; ".join(parts),
+    )
+
+
+def _merged(defects: list[Defect]) -> list[Defect]:
+    """One defect per kind (and value, for scale and regularisation), listing its parameters."""
+    out: list[Defect] = []
+    for d in defects:
+        for k, other in enumerate(out):
+            same_value = d.value is None or (
+                other.value is not None and abs(d.value - other.value) <= 1e-6 * abs(d.value)
+            )
+            if d.kind == "bias_sum_over_units":
+                same_value = True  # each layer has its own sum
+            if other.kind == d.kind and same_value and d.kind not in ("localized",):
+                out[k] = Defect(other.kind, other.parameters + d.parameters, other.detail,
+                                other.value, other.indices, other.layer)  # fmt: skip
+                break
+        else:
+            out.append(d)
+    return out
+
+
+_SIGN = "the negative of the right gradient: a flipped sign (often dZ_L = Y - A_L for A_L - Y)"
+_TRANSPOSE = (
+    "the transpose of the right gradient: dW = A_{k-1} dZ_k^T instead of dZ_k A_{k-1}^T, "
+    "or one transpose too many"
+)
+_BIAS_SUM = (
+    "one number shared by every unit, the sum of the right gradient over units and examples: "
+    "np.sum(dZ) where np.sum(dZ, axis=1, keepdims=True) is meant (for a softmax output layer "
+    "that sum is 0 up to rounding)"
+)
+
+
+def _scale_words(c: float) -> str:
+    text = f"{c:.6g} times the right gradient"
+    if abs(c) >= 2 and abs(c - round(c)) <= 1e-6 * abs(c):
+        return f"{text}: often a missing division by the batch size m (is m {round(c)}?)"
+    if 0 < abs(c) <= 0.5 and abs(1 / c - round(1 / c)) <= 1e-6 / abs(c):
+        n = round(1 / c)
+        reading = (
+            "a factor of 2 (a 1/2 in the loss, or its absence)"
+            if n == 2
+            else (f"a division by m done twice (is m {n}?)")
+        )
+        return f"{text}: often {reading}"
+    return f"{text}: a stray constant factor"
+
+
+def _l2_words(lam: float, name: str) -> str:
+    if lam > 0:
+        return (
+            f"off by {lam:.6g} x {name}: an L2 term that the loss does not have, or has with "
+            "a smaller coefficient (counted twice, or on a parameter it should not touch)"
+        )
+    return (
+        f"short of {-lam:.6g} x {name}: the loss's L2 term is missing from the gradient, "
+        "or has a smaller coefficient there"
+    )
+
+
+def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> GradientReport:
+    """check_gradients, raising AssertionError with the report's table and the diagnosis
+    (what is wrong, where) when any parameter disagrees."""
+    __tracebackhide__ = True
+    report = check_gradients(loss, grad, params, **options)
+    if not report.passed:
+        diagnosis = diagnose(loss, grad, params, **options)
+        raise AssertionError(f"{report.summary()}\n{diagnosis}")
+    return report

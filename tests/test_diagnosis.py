@@ -1,0 +1,194 @@
+"""The diagnosis names each kind of defect on a bug built for it, and none on right gradients.
+
+The network here is written the other way round from ours, as many tutorials do: examples
+as rows, X (m, n_0) @ W (n_{k-1}, n_k) + b (1, n_k), a 6-5-5-3 ReLU network with a softmax
+cross-entropy and an optional L2 term; ``backward(..., bug=...)`` injects one slip.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from oracles import assert_gradients, diagnose
+from oracles.diagnosis import KINDS
+
+M = 12
+
+
+def _data(seed=0, dead_unit=False):
+    rng = np.random.default_rng(seed)
+    sizes = (6, 5, 5, 3)
+    p = {}
+    for k in range(1, 4):
+        p[f"W{k}"] = rng.standard_normal((sizes[k - 1], sizes[k])) / np.sqrt(sizes[k - 1])
+        p[f"b{k}"] = rng.uniform(-0.5, 0.5, (1, sizes[k]))
+    if dead_unit:  # unit 0 of layer 1 on its kink for every example
+        p["W1"][:, 0] = 0.0
+        p["b1"][0, 0] = 0.0
+    X = rng.standard_normal((M, 6))
+    y = rng.integers(0, 3, M)
+    return p, X, y
+
+
+def forward(p, X):
+    Zs, As = [], [X]
+    for k in range(1, 4):
+        Z = As[-1] @ p[f"W{k}"] + p[f"b{k}"]
+        Zs.append(Z)
+        As.append(np.maximum(Z, 0.0) if k < 3 else Z)
+    return Zs, As
+
+
+def loss(p, X, y, l2=0.0):
+    Z = forward(p, X)[0][-1]
+    Z = Z - Z.max(axis=1, keepdims=True)
+    log_p = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean() + 0.5 * l2 * sum(
+        float(np.sum(p[f"W{k}"] ** 2)) for k in range(1, 4)
+    )
+
+
+def backward(p, X, y, l2=0.0, bug=None, mask_ge=False):
+    Zs, As = forward(p, X)
+    E = np.exp(As[3] - As[3].max(axis=1, keepdims=True))
+    P = E / E.sum(axis=1, keepdims=True)
+    Y = np.eye(3)[(y + 1) % 3 if bug == "labels_off_by_one" else y]
+    dZ = (P - Y) / len(y)
+    g = {}
+    for k in (3, 2, 1):
+        A_in = Zs[k - 2] if bug == "Z_for_A" and k == 2 else As[k - 1]
+        g[f"W{k}"] = A_in.T @ dZ + (0.0 if bug == "forgot_l2" else l2 * p[f"W{k}"])
+        if bug == "bias_sum":
+            g[f"b{k}"] = np.full((1, dZ.shape[1]), dZ.sum())
+        elif bug == "first_example":
+            g[f"b{k}"] = dZ[:1] * len(y)
+        else:
+            g[f"b{k}"] = dZ.sum(axis=0, keepdims=True)
+        if k > 1:
+            Z = Zs[k - 2]
+            mask = (Z >= 0) if mask_ge else (Z > 0)
+            if bug == "no_derivative" and k == 2:
+                mask = np.ones_like(Z)
+            dZ = (dZ @ p[f"W{k}"].T) * mask
+    if bug == "sign":
+        g = {k: -v for k, v in g.items()}
+    if bug == "missing_1_over_m":
+        g = {k: v * len(y) for k, v in g.items()}
+    if bug == "zero":
+        g["W2"] = np.zeros_like(g["W2"])
+    if bug == "transpose":
+        g["W2"] = g["W2"].T
+    if bug == "one_entry":
+        g["W1"][2, 3] += 0.5
+    if bug == "noise":
+        rng = np.random.default_rng(7)
+        g["W1"] = g["W1"] + 0.3 * rng.standard_normal(g["W1"].shape)
+        g["b2"] = g["b2"] + 0.3 * rng.standard_normal(g["b2"].shape)
+    return g
+
+
+# bug -> (kind, parameters, value or None, layer or None)
+EXPECTED = {
+    "sign": ("sign", ("W1", "b1", "W2", "b2", "W3", "b3"), -1.0, None),
+    "missing_1_over_m": ("scale", ("W1", "b1", "W2", "b2", "W3", "b3"), float(M), None),
+    "zero": ("zero", ("W2",), None, None),
+    "transpose": ("transpose", ("W2",), None, None),
+    "bias_sum": ("bias_sum_over_units", ("b1", "b2", "b3"), None, None),
+    "forgot_l2": ("regularisation", ("W1", "W2", "W3"), -0.1, None),
+    "one_entry": ("localized", ("W1",), None, None),
+    "no_derivative": ("propagation", ("W1", "b1"), None, 1),
+    "labels_off_by_one": ("output_error", ("W1", "b1", "W2", "b2", "W3", "b3"), None, 3),
+    "first_example": ("bias_reduction", ("b1", "b2", "b3"), None, None),
+    "Z_for_A": ("weight_product", ("W2",), None, None),
+    "noise": ("unexplained", ("W1", "b2"), None, None),
+}
+
+
+def test_every_kind_has_a_bug_built_for_it() -> None:
+    assert {kind for kind, *_ in EXPECTED.values()} == set(KINDS)
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_a_bug_gets_its_kind_parameters_value_and_layer(bug) -> None:
+    kind, parameters, value, layer = EXPECTED[bug]
+    l2 = 0.1 if bug == "forgot_l2" else 0.0
+    p, X, y = _data()
+    found = diagnose(partial(loss, X=X, y=y, l2=l2), partial(backward, X=X, y=y, l2=l2, bug=bug), p)
+    assert not found.correct
+    assert [d.kind for d in found.defects] == [kind], str(found)
+    (defect,) = found.defects
+    assert defect.parameters == parameters
+    assert defect.layer == layer
+    if value is not None:
+        assert defect.value == pytest.approx(value, rel=1e-6)
+    assert defect.detail and defect.detail in str(found)
+    if kind == "localized":
+        assert defect.indices == ((2, 3),)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+@pytest.mark.parametrize("mask_ge", [False, True], ids=["relu'(0)=0", "relu'(0)=1"])
+@pytest.mark.parametrize("dead_unit", [False, True], ids=["smooth", "dead-unit"])
+def test_a_right_gradient_gets_no_defect(l2, mask_ge, dead_unit) -> None:
+    p, X, y = _data(dead_unit=dead_unit)
+    found = diagnose(
+        partial(loss, X=X, y=y, l2=l2), partial(backward, X=X, y=y, l2=l2, mask_ge=mask_ge), p
+    )
+    assert found.correct and found.defects == (), str(found)
+    assert "right" in str(found)
+
+
+def test_a_trusted_reference_replaces_finite_differences() -> None:
+    p, X, y = _data()
+    right = partial(backward, X=X, y=y)
+    found = diagnose(partial(loss, X=X, y=y), partial(backward, X=X, y=y, bug="sign"), p,
+                     reference=right)  # fmt: skip
+    assert [d.kind for d in found.defects] == ["sign"] and "reference" in found.trusted
+    assert diagnose(partial(loss, X=X, y=y), right, p, reference=right).correct
+
+
+def test_without_a_layer_order_the_layer_kinds_are_undecided() -> None:
+    p, X, y = _data()
+    names = {"W1": "first_w", "b1": "first_b", "W2": "mid_w", "b2": "mid_b", "W3": "out_w",
+             "b3": "out_b"}  # fmt: skip
+    back = {v: k for k, v in names.items()}
+
+    def renamed(fn):
+        return lambda q: {names[k]: v for k, v in fn({back[k]: v for k, v in q.items()}).items()}
+
+    found = diagnose(
+        lambda q: loss({back[k]: v for k, v in q.items()}, X, y),
+        renamed(partial(backward, X=X, y=y, bug="no_derivative")),
+        {names[k]: v for k, v in p.items()},
+    )
+    assert [d.kind for d in found.defects] == ["unexplained"]
+    assert any("propagation" in u for u in found.undecided)
+    given = diagnose(
+        lambda q: loss({back[k]: v for k, v in q.items()}, X, y),
+        renamed(partial(backward, X=X, y=y, bug="no_derivative")),
+        {names[k]: v for k, v in p.items()},
+        layers=[("first_w", "first_b"), ("mid_w", "mid_b"), ("out_w", "out_b")],
+    )
+    assert [(d.kind, d.layer) for d in given.defects] == [("propagation", 1)]
+
+
+def test_above_max_coordinates_a_sample_decides_and_the_rest_is_undecided() -> None:
+    p, X, y = _data()
+    found = diagnose(
+        partial(loss, X=X, y=y), partial(backward, X=X, y=y, bug="missing_1_over_m"), p,
+        max_coordinates=20,
+    )  # fmt: skip
+    assert [d.kind for d in found.defects] == ["scale"]
+    assert "sample" in found.trusted or "coordinates of each larger" in found.trusted
+
+
+def test_assert_gradients_says_what_is_wrong() -> None:
+    p, X, y = _data()
+    with pytest.raises(AssertionError) as info:
+        assert_gradients(partial(loss, X=X, y=y), partial(backward, X=X, y=y, bug="bias_sum"), p)
+    text = str(info.value)
+    assert "gradient of b1, b2, b3 disagrees" in text
+    assert "[bias_sum_over_units] b1, b2, b3" in text and "np.sum(dZ)" in text

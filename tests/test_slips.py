@@ -1,0 +1,85 @@
+"""diagnose_network names each slip of a derivation, at its layer, on a network it knows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from oracles.slips import SLIPS, _hypotheses, diagnose_network, slipped_gradients
+from reference_nn import NETWORKS
+from reference_nn.network import build
+
+SIZES = (12, 6, 6, 4)
+
+
+class Slipped:
+    """A network whose hand-written gradients carry one slip; everything else is ``net``'s."""
+
+    def __init__(self, net: Any, slip: str | None, layers: frozenset[int]) -> None:
+        self._net, self._slip, self._layers = net, slip, layers
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._net, name)
+
+    def gradients(self, params, X, y):
+        act = self._net.spec.hidden_activation
+        return slipped_gradients(params, X, y, act, self._slip, self._layers)
+
+
+def _problem(document: str, seed: int = 0):
+    net = build(replace(NETWORKS[document], sizes=SIZES))
+    rng = np.random.default_rng(seed)
+    params = {k: rng.standard_normal(v.shape) / 2 for k, v in net.init_params(0).items()}
+    X, y = rng.standard_normal((SIZES[0], 16)), rng.integers(0, SIZES[-1], 16)
+    return net, params, X, y
+
+
+CASES = [
+    (document, slip, layers)
+    for document in ("sigmoid_16_16", "relu_16_16")
+    for slip, layers in _hypotheses(SIZES)
+]
+
+
+def test_there_are_at_least_eight_slips() -> None:
+    assert len(SLIPS) >= 8 and all(words for words, _ in SLIPS.values())
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize(("document", "slip", "layers"), CASES)
+def test_each_slip_is_named_with_its_layer(document, slip, layers) -> None:
+    net, params, X, y = _problem(document)
+    act = net.spec.hidden_activation
+    injected = slipped_gradients(params, X, y, act, slip, layers)
+    right = slipped_gradients(params, X, y, act)
+    if all(np.allclose(injected[k], right[k], rtol=1e-12, atol=1e-15) for k in right):
+        pytest.skip(f"{slip} changes nothing for a {act} network")
+    found = diagnose_network(Slipped(net, slip, layers), params, X, y)
+    assert not found.correct
+    named = [d for d in found.defects if d.kind == "slip"]
+    assert len(named) == 1, str(found)
+    (defect,) = named
+    # Where two slips give the very same gradients, naming either is right.
+    again = slipped_gradients(params, X, y, act, defect.slip, _layers_of(defect, layers))
+    assert all(np.allclose(again[k], injected[k], rtol=1e-12, atol=1e-15) for k in right), (
+        f"named {defect.slip} at {defect.detail}, injected {slip} at {sorted(layers)}"
+    )
+    assert SLIPS[defect.slip][0] in defect.detail and "layer" in defect.detail
+
+
+def _layers_of(defect, injected: frozenset[int]) -> frozenset[int]:
+    words = defect.detail.split(":")[0]
+    if words == "output layer":
+        return frozenset()
+    return frozenset(int(n) for n in words.replace("layers", "").replace("layer", "").split(","))
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("document", ["sigmoid_16_16", "relu_16_16"])
+def test_a_right_network_gets_no_slip(document) -> None:
+    net, params, X, y = _problem(document)
+    assert diagnose_network(net, params, X, y).correct
+    assert diagnose_network(Slipped(net, None, frozenset()), params, X, y).correct
