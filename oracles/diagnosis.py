@@ -64,6 +64,7 @@ KINDS: dict[str, str] = {
     "forward": "right for the code's own forward pass, which is not the network described",
     "numerical_guard": "the described network's gradient; the code's own loss has a guard",
 }
+NETWORK_KINDS = ("slip", "forward", "numerical_guard")  # oracles.slips.diagnose_network's
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")
@@ -400,8 +401,8 @@ def _structure(
             "weight_product",
             tuple(w for w in weights if w in unexplained),
             "the biases of the same layers are right, so dZ_k is right there: the error is in "
-            "dW_k = dZ_k A_{k-1}^T / m (its input A_{k-1}: Z used for A, another layer's A, "
-            "or the order of the product)",
+            "dW_k = dZ_k A_{k-1}^T / m (with examples as rows: A_{k-1}^T dZ_k / m): its input "
+            "A_{k-1} (Z used for A, another layer's A) or the order of the product",
         )
     wrong = [w in failed and b in failed for w, b in order]
     if not any(wrong):
@@ -426,8 +427,8 @@ def _structure(
         params,
         f"layer {top} and every layer below it are wrong while layers {top + 1}-{L} are "
         f"right: the error enters while backpropagating into layer {top}; check "
-        f"dA_{top} = W_{top + 1}^T dZ_{top + 1} and layer {top}'s activation derivative "
-        f"g'(Z_{top})",
+        f"dA_{top} = W_{top + 1}^T dZ_{top + 1} (with examples as rows: dZ_{top + 1} "
+        f"W_{top + 1}^T) and layer {top}'s activation derivative g'(Z_{top})",
         layer=top,
     )
 
@@ -497,8 +498,9 @@ _TRANSPOSE = (
 )
 _BIAS_SUM = (
     "one number shared by every unit, the sum of the right gradient over units and examples: "
-    "np.sum(dZ) where np.sum(dZ, axis=1, keepdims=True) is meant (for a softmax output layer "
-    "that sum is 0 up to rounding)"
+    "np.sum(dZ) where the sum over the examples alone is meant (axis=1 with examples as "
+    "columns, axis=0 with examples as rows; for a softmax output layer the whole sum is 0 up "
+    "to rounding)"
 )
 
 

@@ -30,12 +30,14 @@ Params = dict[str, Array]
 
 @dataclass(frozen=True)
 class Architecture:
-    """An MLP: sizes (n_0, ..., n_L), hidden activation, L2 strength on the weights."""
+    """An MLP: sizes (n_0, ..., n_L), hidden activation, L2 strength on the weights, and its
+    output: ``softmax`` with the cross-entropy, or ``sigmoid`` with the quadratic cost."""
 
     name: str
     sizes: tuple[int, ...]
     activation: str
     l2: float = 0.0
+    output: str = "softmax"
 
     @property
     def layers(self) -> int:
@@ -53,6 +55,7 @@ ARCHITECTURES = (
     Architecture("sigmoid_square", (10, 7, 7, 3), "sigmoid"),
     Architecture("tanh_l2", (8, 6, 6, 3), "tanh", l2=0.05),
     Architecture("relu_l2", (9, 8, 4), "relu", l2=0.02),
+    Architecture("sigmoid_quadratic", (10, 7, 7, 3), "sigmoid", output="sigmoid"),
 )
 
 
@@ -122,13 +125,15 @@ def kinks_for(arch: Architecture, seed: int) -> str | None:
 
 
 def forward(params: Params, X: Array, arch: Architecture) -> tuple[list[Array], list[Array]]:
-    """(Zs, As): Zs[k-1] = Z_k, As[k] = A_k with As[0] = X and A_L the softmax output."""
+    """(Zs, As): Zs[k-1] = Z_k, As[k] = A_k with As[0] = X and A_L the output."""
     Zs, As = [], [X]
     for k in range(1, arch.layers + 1):
         Z = params[f"W{k}"] @ As[-1] + params[f"b{k}"]
         Zs.append(Z)
         if k < arch.layers:
             As.append(_activation(arch.activation, Z))
+        elif arch.output == "sigmoid":
+            As.append(_activation("sigmoid", Z))
         else:
             E = np.exp(Z - Z.max(axis=0, keepdims=True))
             As.append(E / E.sum(axis=0, keepdims=True))
@@ -136,12 +141,18 @@ def forward(params: Params, X: Array, arch: Architecture) -> tuple[list[Array], 
 
 
 def loss(params: Params, X: Array, y: NDArray[np.int64], arch: Architecture) -> float:
-    """Mean cross-entropy over the m columns, plus (l2 / 2) * sum of ||W_k||^2."""
-    Zs, _ = forward(params, X, arch)
-    Z = Zs[-1]
-    shifted = Z - Z.max(axis=0, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
-    data = -float(np.mean(log_p[y, np.arange(y.size)]))
+    """Mean cross-entropy over the m columns (or, for a sigmoid output, the quadratic cost
+    sum((A_L - Y)^2) / 2m), plus (l2 / 2) * sum of ||W_k||^2."""
+    Zs, As = forward(params, X, arch)
+    if arch.output == "sigmoid":
+        Y = np.zeros_like(As[-1])
+        Y[y, np.arange(y.size)] = 1.0
+        data = 0.5 * float(np.sum((As[-1] - Y) ** 2)) / y.size
+    else:
+        Z = Zs[-1]
+        shifted = Z - Z.max(axis=0, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+        data = -float(np.mean(log_p[y, np.arange(y.size)]))
     reg = (
         0.5 * arch.l2 * sum(float(np.sum(params[f"W{k}"] ** 2)) for k in range(1, arch.layers + 1))
     )
@@ -214,7 +225,19 @@ MUTANTS: dict[str, Mutant] = {
     "mask_without_bias": Mutant(
         "relu mask taken on W_k A_{k-1}, forgetting + b_k", lambda arch: arch.activation == "relu"
     ),
-    "softmax_treated_elementwise": Mutant("dZ_L = (A_L - Y) * A_L * (1 - A_L)"),
+    "softmax_treated_elementwise": Mutant(
+        "dZ_L = (A_L - Y) * A_L * (1 - A_L)", lambda arch: arch.output == "softmax"
+    ),
+    "quadratic_delta_without_derivative": Mutant(
+        "the quadratic cost's dZ_L = A_L - Y, without sigmoid'(Z_L)",
+        lambda arch: arch.output == "sigmoid",
+    ),
+    "bias_not_accumulated": Mutant(
+        "db_k = dZ_k[:, -1] / m: a per-example loop that assigns the bias gradient, not adds it"
+    ),
+    "l2_coefficient_halved": Mutant(
+        "the L2 term l2 / 2 * W_k in dW_k (the loss's 1/2 kept)", lambda arch: arch.l2 > 0
+    ),
     "labels_off_by_one": Mutant("the one-hot Y built from (y + 1) mod C"),
     "loop_skips_first_example": Mutant("the per-example sum starts at example 1, still / m"),
     "last_column_of_dW1_dropped": Mutant("dW_1[:, -1] left at 0: a slice off by one"),
@@ -270,6 +293,9 @@ DIAGNOSES: dict[str, tuple[str, ...]] = {
     "missing_derivative_first_layer": ("propagation",),
     "mask_without_bias": ("propagation",),
     "softmax_treated_elementwise": ("output_error",),
+    "quadratic_delta_without_derivative": ("output_error",),
+    "bias_not_accumulated": ("bias_reduction",),
+    "l2_coefficient_halved": ("regularisation",),
     "labels_off_by_one": ("output_error",),
     "loop_skips_first_example": ("output_error",),
     "last_column_of_dW1_dropped": ("localized",),
@@ -329,13 +355,15 @@ def gradients(
         return {key: totals[key] / X.shape[1] + reg[key] for key in totals}
     L, m = arch.layers, X.shape[1]
     Zs, As = forward(params, X, arch)
-    if equivalent == "unshifted_softmax":
+    if equivalent == "unshifted_softmax" and arch.output == "softmax":
         E = np.exp(Zs[-1])
         As[L] = E / E.sum(axis=0, keepdims=True)
     labels = (y + 1) % arch.sizes[-1] if bug == "labels_off_by_one" else y
     Y = np.zeros_like(As[L])
     Y[labels, np.arange(m)] = 1.0
     dZ = Y - As[L] if bug == "sign_output_error" else As[L] - Y
+    if arch.output == "sigmoid" and bug != "quadratic_delta_without_derivative":
+        dZ = dZ * As[L] * (1 - As[L])
     if bug == "softmax_treated_elementwise":
         dZ = dZ * As[L] * (1 - As[L])
     if bug == "loop_skips_first_example":
@@ -358,7 +386,9 @@ def gradients(
             dW = dW / m
         if bug == "transposed_weight_gradient" and W.shape[0] == W.shape[1] and 1 < k < L:
             dW = dW.T
-        if bug != "forgotten_regularisation":
+        if bug == "l2_coefficient_halved":
+            dW = dW + arch.l2 / 2 * W
+        elif bug != "forgotten_regularisation":
             dW = dW + arch.l2 * W
         if bug == "wrong_layer_scaled" and k == L:
             dW = 0.5 * dW
@@ -370,6 +400,8 @@ def gradients(
             db = np.resize(dZ.sum(axis=0), W.shape[0])[:, None]
         elif bug == "bias_of_first_example":
             db = dZ[:, :1] * m
+        elif bug == "bias_not_accumulated":
+            db = dZ[:, -1:]
         else:
             db = dZ.sum(axis=1, keepdims=True)
         db = db if bug == "missing_1_over_m_bias" else db * scale
@@ -491,8 +523,13 @@ def run_suite(
     for arch in architectures:
         for seed in seeds:
             where = f"{arch.name}/seed {seed} ({kinks_for(arch, seed) or 'no kinks'})"
+            params, X, y = init(arch, seed, kinks=kinks_for(arch, seed))
+            plain = gradients(params, X, y, arch)
             for bug, mutant in MUTANTS.items():
                 if mutant.applies(arch):
+                    buggy = gradients(params, X, y, arch, bug)
+                    if all(np.array_equal(buggy[k], plain[k]) for k in plain):
+                        continue  # here the bug changes nothing (zero biases, say)
                     total += 1
                     tally = groups.setdefault(mutant.group, [0, 0])
                     tally[1] += 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from oracles import assert_gradients, diagnose
-from oracles.diagnosis import KINDS
+from oracles.diagnosis import KINDS, NETWORK_KINDS
 
 M = 12
 
@@ -108,7 +108,8 @@ EXPECTED = {
 
 
 def test_every_kind_has_a_bug_built_for_it() -> None:
-    assert {kind for kind, *_ in EXPECTED.values()} == set(KINDS)
+    # slip, forward and numerical_guard need a known architecture: tests/test_slips.py
+    assert {kind for kind, *_ in EXPECTED.values()} == set(KINDS) - set(NETWORK_KINDS)
 
 
 @pytest.mark.parametrize("bug", sorted(EXPECTED))

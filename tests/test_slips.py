@@ -83,3 +83,25 @@ def test_a_right_network_gets_no_slip(document) -> None:
     net, params, X, y = _problem(document)
     assert diagnose_network(net, params, X, y).correct
     assert diagnose_network(Slipped(net, None, frozenset()), params, X, y).correct
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize(
+    ("document", "kind"),
+    [
+        ("sigmoid_16_16", "forward"),
+        ("relu_532", "numerical_guard"),
+        ("relu_500_150", "numerical_guard"),
+    ],
+)
+def test_a_forward_departure_and_a_numerical_guard_are_told_apart(document, kind) -> None:
+    """001's published forward shifts its sigmoid (the backward is right for it); 000 and
+    002 print a loss with log(Y_hat + 1e-8), whose gradient the backward is not."""
+    spec = replace(NETWORKS[document], sizes=(12, 6, 4) if document == "relu_532" else SIZES)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 16)), rng.integers(0, 4, 16)
+    for variant, expected in (("published", kind), ("reference", None)):
+        net = build(spec, variant=variant)
+        params = {k: v.astype(np.float64) for k, v in net.init_params(0).items()}
+        found = diagnose_network(net, params, X, y)
+        assert [d.kind for d in found.defects] == ([expected] if expected else []), str(found)
