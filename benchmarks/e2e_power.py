@@ -23,14 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not in
 from oracles.mutants import MUTANTS, Architecture, forward, gradients, loss
 from reference_nn import NETWORKS, network
 from reference_nn.data import load_mnist
-from reference_nn.protocol import prepare
-from tests.test_mnist_e2e import SHORT_PROTOCOLS
+from reference_nn.protocol import SHORT_PROTOCOLS, prepare
+from tests.test_mnist_e2e import THRESHOLDS
 
 
 def run(name: str, bug: str | None, mnist: tuple[np.ndarray, ...]) -> tuple[float, float, float]:
     """(first loss, last loss, test accuracy in percent) of the shortened protocol."""
     spec = NETWORKS[name]
-    iterations, examples, _ = SHORT_PROTOCOLS[name]
+    iterations, examples = SHORT_PROTOCOLS[name]
     arch = Architecture(name, spec.sizes, spec.hidden_activation)
     data = prepare(spec, "reference", mnist, seed=0)
     X = data.X_train[:, :examples].astype(np.float64)
@@ -58,7 +58,7 @@ def main() -> None:
     rows = []
     for name in args.networks:
         spec = NETWORKS[name]
-        threshold = SHORT_PROTOCOLS[name][2]["reference"][0]
+        threshold = THRESHOLDS[name]["reference"][0]
         arch = Architecture(name, spec.sizes, spec.hidden_activation)
         bugs = [b for b, m in MUTANTS.items() if m.applies(arch) and m.group != "kink"]
         for bug in [None, *bugs]:

@@ -11,22 +11,29 @@ the spec's list of where the published code departs, with its passage.
 from __future__ import annotations
 
 import importlib
-import platform
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import scipy.special
 
-from oracles.check import ALL_PARAMETERS, check_gradients
-from oracles.diagnosis import Diagnosis
+from oracles.check import ALL_PARAMETERS, Judgement, check_gradients, judge_gradients
+from oracles.records import (
+    DIRECTIONS,
+    EXAMPLES,
+    MAX_COORDINATES,
+    Attribution,
+    Audit,
+    Consistency,
+    Probe,
+    Row,
+)
 from oracles.report import GradientReport
 from oracles.slips import diagnose_network
-from oracles.tolerances import TOLERANCES
+from oracles.verdicts import causes_to_measure, consequence, decide, reverted_spec
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason
 from reference_nn.network import Network, build, network
@@ -34,135 +41,7 @@ from reference_nn.protocol import prepare
 from reference_nn.recipe import recipe_for
 from reference_nn.spec import Departure, NetworkSpec
 
-EXAMPLES = 64
-DIRECTIONS = 16
-MAX_COORDINATES = 8_000
 REVERSIBLE = ("activation", "activation_derivative", "softmax", "one_hot", "bias_gradient", "loss")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One parameter's verdict from one oracle, for one network, variant and style."""
-
-    network: str
-    variant: str
-    style: str
-    oracle: str
-    formulation: str
-    parameter: str
-    max_relative_error: float
-    max_abs_error: float
-    passed: bool
-    mode: str
-    checked: int
-    kinks: int
-    set_aside: int
-    worst_index: tuple[int, ...]
-    analytic: float
-    numerical: float
-    rtol: float
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str, str]:
-        """What identifies this row across runs (for --baseline)."""
-        return (
-            self.network,
-            self.variant,
-            self.style,
-            self.oracle,
-            self.formulation,
-            self.parameter,
-        )
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One property of one variant's primitives, measured."""
-
-    network: str
-    variant: str
-    property: str
-    concerns: str
-    passed: bool
-    measured: str
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """A counterfactual: the published variant re-measured with one departure reverted.
-
-    ``check`` is ``backward`` (the backward against the variant's own forward),
-    ``forward`` (against the network the document describes) or a probed property.
-    """
-
-    network: str
-    check: str
-    concerns: str
-    departure: str
-    error_before: float
-    error_after: float
-    passed_after: bool
-
-
-@dataclass
-class Audit:
-    """Everything the audit measured, and how."""
-
-    rows: list[Row] = field(default_factory=list)
-    combined: list[Row] = field(default_factory=list)
-    probes: list[Probe] = field(default_factory=list)
-    attributions: list[Attribution] = field(default_factory=list)
-    styles: tuple[str, ...] = ()
-    skipped: dict[str, str] = field(default_factory=dict)
-    modes: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    mnist: Any = field(default=None, repr=False)
-    diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
-
-    @property
-    def reference_passed(self) -> bool:
-        """True when every reference gradient passes every oracle in every style."""
-        return all(r.passed for r in self.rows + self.combined if r.variant == "reference")
-
-    def settings(self) -> dict[str, Any]:
-        """How the audit measured, for the reports."""
-        return {
-            "examples": EXAMPLES,
-            "seed": 0,
-            "dtype": "float64",
-            "finite_difference_modes": self.modes,
-            "directions": DIRECTIONS,
-            "max_coordinates_for_all": MAX_COORDINATES,
-            "tolerances": {str(k): asdict(v) for k, v in TOLERANCES.items()},
-            "styles": list(self.styles),
-            "skipped": self.skipped,
-            "machine": platform.platform(),
-            "seconds": round(self.seconds, 1),
-        }
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON document written by --json."""
-        from oracles.findings import findings
-
-        return {
-            "results": [asdict(r) for r in self.rows],
-            "combined_directions": [asdict(r) for r in self.combined],
-            "properties": [asdict(p) for p in self.probes],
-            "attributions": [asdict(a) for a in self.attributions],
-            "findings": findings(self),
-            "diagnoses": {name: _diagnosis_json(d) for name, d in self.diagnoses.items()},
-            "settings": self.settings(),
-            "reference_passed": self.reference_passed,
-        }
-
-
-def _diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
-    return {
-        "correct": diagnosis.correct,
-        "trusted": diagnosis.trusted,
-        "text": str(diagnosis),
-        "defects": [asdict(defect) for defect in diagnosis.defects],
-    }
 
 
 def _rows(
@@ -187,6 +66,7 @@ def _rows(
             analytic=p.analytic,
             numerical=p.numerical,
             rtol=p.rtol,
+            resolution=p.resolution,
         )
 
 
@@ -222,8 +102,11 @@ def run_audit(
     *,
     names: tuple[str, ...] = tuple(NETWORKS),
     progress: Callable[[str], None] | None = None,
+    consequences: bool = True,
 ) -> Audit:
-    """Measure every network x variant x available style x oracle on ``mnist``."""
+    """Measure every network x variant x available style x oracle on ``mnist``; judge each
+    parameter (``oracles.verdicts``) and, with ``consequences``, train each published defect's
+    shortened protocol with and without it."""
     started = time.perf_counter()
     styles, skipped = available_styles()
     jax_reason = _jax_reason()
@@ -256,6 +139,15 @@ def run_audit(
                     attribute(audit, spec, probes, X, y, params, with_jax=jax_reason is None)
                 )
     audit.seconds = time.perf_counter() - started
+    audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions)
+    if consequences:
+        for name, cause in sorted(causes_to_measure(audit.verdicts)):
+            spec = NETWORKS[name]
+            reverted = reverted_spec(spec, cause)
+            audit.consequences[name, cause] = (
+                None if reverted is None else consequence(spec, reverted, mnist)
+            )
+        audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions, audit.consequences)
     return audit
 
 
@@ -272,21 +164,73 @@ def _audit_style(
     with _published_overflow(variant):
         # Finite differences of the vectorised loss: the loop style's own loss equals it to
         # 1e-12 (tested) and is 30 times slower to evaluate.
-        report = check_gradients(
+        fd, judgements = judge_gradients(
             lambda p: judge.loss(p, X, y),
             lambda p: net.gradients(p, X, y),
             params,
             max_coordinates=MAX_COORDINATES,
             directions=DIRECTIONS,
         )
-        for row in _rows(report, name, variant, style, "finite_difference", ""):
+        for row in _rows(fd, name, variant, style, "finite_difference", ""):
             (audit.combined if row.parameter == ALL_PARAMETERS else audit.rows).append(row)
         if with_jax:
-            from oracles.jax_oracle import FORMULATIONS, check_against_jax
+            from oracles.jax_oracle import FORMULATIONS, compare_gradients, jax_gradients
 
+            analytic = net.gradients(params, X, y)
             for formulation in FORMULATIONS:
-                report = check_against_jax(net, params, X, y, formulation)
+                trusted = jax_gradients(net, params, X, y, formulation)
+                report = compare_gradients(analytic, trusted, oracle=f"jax ({formulation})")
                 audit.rows.extend(_rows(report, name, variant, style, "jax", formulation))
+                if formulation == "own_forward":
+                    where = (name, variant, style)
+                    audit.consistency.extend(_consistency(where, fd, judgements, report, trusted))
+
+
+def _consistency(
+    where: tuple[str, str, str],
+    fd: GradientReport,
+    judgements: dict[str, list[Judgement]],
+    jax: GradientReport,
+    trusted: dict[str, np.ndarray],
+) -> Iterator[Consistency]:
+    """Where finite differences and jax.grad of the same loss disagree on a parameter: is
+    the error below the resolution of the oracle that passed? Finite differences passing
+    and JAX failing is explained when JAX's gradient, projected on every coordinate or
+    direction the differences measured, is within their allowance there (they could not
+    see it); JAX passing where finite differences fail is never explained."""
+    for p in fd.parameters:
+        mine = jax.parameters if p.name == ALL_PARAMETERS else (jax[p.name],)
+        jax_passed = all(q.passed for q in mine)
+        if p.passed == jax_passed:
+            continue
+        jax_error = max(q.max_relative_error for q in mine)
+        jax_resolution = min(q.resolution for q in mine)
+        if p.passed:
+            # JAX's error along each coordinate or direction the differences measured, as a
+            # fraction of what they resolve there (their allowance): over 1, they saw it.
+            seen = [
+                abs(j.analytic - j.along(trusted)) / j.allowed
+                for j in judgements[p.name] if not j.set_aside and j.along is not None
+            ]  # fmt: skip
+            worst = max((r for r in seen if np.isfinite(r)), default=0.0)
+            explained = worst <= 1
+            detail = (
+                f"along every one of the {len(seen)} coordinates or directions finite "
+                f"differences measured, JAX's error stays within their resolution there (at "
+                f"most {100 * worst:.2g}% of it), above JAX's own ({jax_resolution:.0e}); "
+                f"entrywise it reaches {jax_error:.2g}"
+                if explained
+                else f"JAX's gradient would fail {sum(r > 1 for r in seen)} of the {len(seen)} "
+                "coordinates or directions that finite differences passed: the oracles "
+                "contradict each other"
+            )
+        else:
+            explained = False
+            detail = (
+                f"finite differences fail ({p.max_relative_error:.2g}) where JAX passes at "
+                f"resolution {jax_resolution:.2g}: the oracles contradict each other"
+            )
+        yield Consistency(*where, p.name, p.passed, jax_passed, explained, detail)
 
 
 def _measure(fn: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:

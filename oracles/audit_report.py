@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from oracles.audit import Audit, Row
+from oracles.diagnosis import Diagnosis
+from oracles.findings import findings
+from oracles.records import Audit, Row, Verdict
 from reference_nn import NETWORKS, VARIANTS
 
 ORACLE_COLUMNS = (
@@ -66,6 +69,32 @@ def table(audit: Audit, name: str) -> list[list[str]]:
     return out
 
 
+def _diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "correct": diagnosis.correct,
+        "trusted": diagnosis.trusted,
+        "text": str(diagnosis),
+        "defects": [asdict(defect) for defect in diagnosis.defects],
+    }
+
+
+def audit_json(audit: Audit) -> dict[str, Any]:
+    """The JSON document written by --json."""
+    return {
+        "results": [asdict(r) for r in audit.rows],
+        "combined_directions": [asdict(r) for r in audit.combined],
+        "properties": [asdict(p) for p in audit.probes],
+        "attributions": [asdict(a) for a in audit.attributions],
+        "findings": findings(audit),
+        "diagnoses": {name: _diagnosis_json(d) for name, d in audit.diagnoses.items()},
+        "verdicts": [asdict(v) for v in audit.verdicts],
+        "oracle_disagreements": [asdict(c) for c in audit.consistency],
+        "settings": audit.settings(),
+        "reference_passed": audit.reference_passed,
+        "harness_consistent": audit.harness_consistent,
+    }
+
+
 def _heading(name: str) -> str:
     c = NETWORKS[name].citation
     by = f", {c.author}" if c.author else ""
@@ -119,11 +148,54 @@ def summary(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
         "reference gradients: "
         + ("all pass" if audit.reference_passed else "SOME ARE WRONG (exit status 1)")
     )
-    lines.append(
-        "published derivations with a wrong gradient: "
-        + (", ".join(wrong_published) if wrong_published else "none")
-    )
+    published = [v for v in audit.verdicts if v.variant == "published"]
+    for verdict, label in (("wrong", "wrong derivations"),
+                           ("inexact", "inexact (numerical guards)")):  # fmt: skip
+        lines.append(f"{label}: " + (_verdict_list(published, verdict) or "none"))
+    if not audit.verdicts:  # an audit run before verdicts existed
+        lines.append(
+            "published derivations with a wrong gradient: "
+            + (", ".join(wrong_published) if wrong_published else "none")
+        )
+    explained = [c for c in audit.consistency if c.explained]
+    for network_name, variant in dict.fromkeys((c.network, c.variant) for c in explained):
+        mine = [c for c in explained if (c.network, c.variant) == (network_name, variant)]
+        styles = ", ".join(dict.fromkeys(c.style for c in mine))
+        params = ", ".join(dict.fromkeys(c.parameter for c in mine))
+        lines.append(
+            f"finite differences pass where JAX fails, explained by resolution: {network_name} "
+            f"{variant} ({styles}; {params}): {mine[0].detail}"
+        )
+    for c in audit.consistency:
+        if not c.explained:
+            lines.append(
+                f"HARNESS BUG (exit status 1): the oracles disagree on {c.network} {c.variant} "
+                f"{c.style} {c.parameter}: {c.detail}"
+            )
     return "\n".join(lines)
+
+
+def _verdict_list(verdicts: list[Verdict], verdict: str) -> str:
+    """Per network with parameters of ``verdict``: which, the largest error, the cause, and
+    what it does to training."""
+    parts = []
+    for name in dict.fromkeys(v.network for v in verdicts if v.verdict == verdict):
+        mine = [v for v in verdicts if v.network == name and v.verdict == verdict]
+        worst = max(mine, key=lambda v: v.max_relative_error)
+        text = (
+            f"{name} ({', '.join(v.parameter for v in mine)}; largest error "
+            f"{worst.max_relative_error:.2g}"
+        )
+        if worst.cause:
+            text += f"; cause: {worst.cause}"
+        if worst.consequence:
+            c = worst.consequence
+            text += (
+                f"; in training ({c['iterations']} iterations): loss "
+                f"{c['delta_loss']:+.3g}, test accuracy {c['delta_test_accuracy']:+.2f} points"
+            )
+        parts.append(text + ")")
+    return "; ".join(parts)
 
 
 def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:

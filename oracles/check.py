@@ -63,8 +63,10 @@ from oracles.tolerances import (
 )
 
 __all__ = [
+    "Judgement",
     "LowPrecisionGradientWarning",
     "check_gradients",
+    "judge_gradients",
     "measure_coordinates",
 ]
 
@@ -390,6 +392,9 @@ class _Tally:
             abs(v.analytic - v.numerical) / max(abs(v.analytic), abs(v.numerical), floor)
             for _, v in judged
         ] or [0.0]
+        resolution = float(np.median([
+            v.allowed / max(abs(v.analytic), abs(v.numerical), floor) for _, v in judged
+        ])) if judged else float("nan")  # fmt: skip
         pool = judged or self.verdicts
         index, worst = max(
             pool, key=lambda iv: abs(iv[1].analytic - iv[1].numerical) / iv[1].allowed
@@ -410,6 +415,7 @@ class _Tally:
             atol=tol.atol,
             passed=bool(judged) and all(v.passed for _, v in judged),
             worst_nearby=worst.nearby,
+            resolution=resolution,
         )
 
 
@@ -488,8 +494,38 @@ def check_gradients(
     ``oracles.tolerances`` for the dtype the gradient came back in; a gradient less
     precise than float64 raises a LowPrecisionGradientWarning.
     """
-    run = _run(loss, grad, params, mode, method, samples, directions, max_coordinates, seed,
-               rtol, atol)  # fmt: skip
+    options = dict(mode=mode, method=method, samples=samples, directions=directions,
+                   max_coordinates=max_coordinates, seed=seed, rtol=rtol, atol=atol)  # fmt: skip
+    return judge_gradients(loss, grad, params, **options)[0]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One coordinate or direction as ``check_gradients`` judged it: the analytic and
+    numerical directional derivatives, the allowance, the verdict, and ``along``, which
+    projects any gradient dict onto the same direction (None for the complex step)."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    allowed: float
+    passed: bool
+    set_aside: bool
+    along: Callable[[Mapping[str, NDArray[np.float64]]], float] | None
+
+
+def judge_gradients(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    **options: Any,
+) -> tuple[GradientReport, dict[str, list[Judgement]]]:
+    """``check_gradients``, with every judgement behind the report, per parameter (and
+    ``(all)`` for the directions over all parameters at once)."""
+    keywords = {"mode": "auto", "method": "central", "samples": 32, "directions": 16,
+                "max_coordinates": 16_000, "seed": 0, "rtol": None, "atol": None,
+                **options}  # fmt: skip
+    run = _run(loss, grad, params, **keywords)
     x = run.problem.x
     total = sum(v.size for v in x.values())
     reports = [
@@ -498,13 +534,29 @@ def check_gradients(
         )
         for name, entries in run.judged.items()
     ]
-    return GradientReport(
+    report = GradientReport(
         oracle="finite_difference",
-        method=method,
+        method=keywords["method"],
         mode=run.mode,
         gradient_dtype=str(run.dtype),
         parameters=tuple(reports),
     )
+    judgements = {
+        name: [
+            Judgement(
+                index,
+                v.analytic,
+                v.numerical,
+                v.allowed,
+                v.passed,
+                v.set_aside,
+                None if direction is None else direction.dot,
+            )
+            for index, v, direction, _ in entries
+        ]
+        for name, entries in run.judged.items()
+    }
+    return report, judgements
 
 
 @dataclass(frozen=True)
@@ -542,7 +594,8 @@ def measure_coordinates(
     larger than that), as ``check_gradients`` does in mode ``all``, and return what was
     measured there, for the diagnosis of a wrong gradient."""
     mode = "all" if samples is None else "sample"
-    run = _run(loss, grad, params, mode, "central", samples or 0, 0, 0, seed, rtol, atol,
+    run = _run(loss, grad, params, mode=mode, method="central", samples=samples or 0,
+               directions=0, max_coordinates=0, seed=seed, rtol=rtol, atol=atol,
                full_ranges=True)  # fmt: skip
     out: dict[str, Coordinates] = {}
     for name, entries in run.judged.items():
@@ -578,6 +631,7 @@ def _run(
     loss: Loss,
     grad: Grad,
     params: Params,
+    *,
     mode: str,
     method: str,
     samples: int,
@@ -599,7 +653,7 @@ def _run(
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
             LowPrecisionGradientWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     table = tolerance_for(dtype)
     tol = Tolerance(

@@ -7,13 +7,11 @@ Nothing here decides a verdict: it only groups the measured rows and probes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from oracles.records import Audit, Row
 from reference_nn import NETWORKS
 from reference_nn.spec import Departure, NetworkSpec
-
-if TYPE_CHECKING:
-    from oracles.audit import Audit, Row
 
 BACKWARD = ("bias_gradient", "activation_derivative", "loss")
 FORWARD = ("activation", "softmax", "loss")

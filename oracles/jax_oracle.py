@@ -134,6 +134,11 @@ def compare_gradients(
                 rtol=tol.rtol,
                 atol=atol_abs,
                 passed=bool(judged.any()) and bool(np.all(error <= allowed)),
+                resolution=float(
+                    np.median((allowed / np.maximum(scale, floor))[judged])
+                    if judged.any()
+                    else np.nan
+                ),
             )
         )
     return GradientReport(

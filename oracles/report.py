@@ -29,7 +29,10 @@ class ParameterReport:
     within tolerance. ``worst_index`` is the coordinate (or the direction number) where
     the error against tolerance is largest, with ``analytic`` and ``numerical`` the two
     values compared there; ``worst_nearby`` says they were measured at a point near the
-    one checked, off a kink that sits on it.
+    one checked, off a kink that sits on it. ``resolution`` is the relative error an entry
+    (or direction) must exceed to be flagged here: the median over those judged of the
+    allowance over the value (finite differences: rtol and the step's rounding and
+    truncation floor; autodiff: float64 rounding).
     """
 
     name: str
@@ -47,6 +50,7 @@ class ParameterReport:
     atol: float
     passed: bool
     worst_nearby: bool = False
+    resolution: float = float("nan")
 
     @property
     def judged(self) -> int:

@@ -71,7 +71,14 @@ def _train_command(args: argparse.Namespace) -> int:
 
 def _audit_command(args: argparse.Namespace) -> int:
     from oracles.audit import available_styles, run_audit
-    from oracles.audit_report import load_baseline, markdown, plots, regressions, terminal
+    from oracles.audit_report import (
+        audit_json,
+        load_baseline,
+        markdown,
+        plots,
+        regressions,
+        terminal,
+    )
     from oracles.findings import findings
 
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
@@ -85,17 +92,24 @@ def _audit_command(args: argparse.Namespace) -> int:
         bar.update(1)
 
     with tqdm(total=total, desc="audit", unit="case") as bar:
-        audit = run_audit(mnist, names=names, progress=advance)
+        audit = run_audit(mnist, names=names, progress=advance, consequences=not args.no_training)
     found = findings(audit)
     print(terminal(audit, found))
     if args.json:
-        _write(Path(args.json), json.dumps(audit.as_json(), indent=1) + "\n")
+        _write(Path(args.json), json.dumps(audit_json(audit), indent=1) + "\n")
     if args.markdown:
         _write(Path(args.markdown), markdown(audit, found))
     if args.plots:
         for path in plots(audit, found, Path(args.plots)):
             print(f"wrote {path}")
-    status = 0 if audit.reference_passed else 1
+    status = 0 if audit.reference_passed and audit.harness_consistent else 1
+    if args.fail_on:
+        failing = ("wrong",) if args.fail_on == "wrong" else ("wrong", "inexact")
+        hit = sorted({v.network for v in audit.verdicts
+                      if v.variant == "published" and v.verdict in failing})  # fmt: skip
+        if hit:
+            print(f"--fail-on {args.fail_on}: {', '.join(hit)}")
+            status = 1
     if baseline is not None:
         broken = regressions(audit, baseline)
         for line in broken:
@@ -179,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_parser.add_argument(
         "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
+    )
+    audit_parser.add_argument(
+        "--fail-on",
+        choices=("wrong", "inexact"),
+        help="exit 1 when a published derivation has this verdict or worse",
+    )
+    audit_parser.add_argument(
+        "--no-training",
+        action="store_true",
+        help="skip training each defect's shortened protocol (its consequence is then null)",
     )
     audit_parser.set_defaults(run=_audit_command)
 

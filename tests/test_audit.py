@@ -37,7 +37,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory):
     baseline.write_text(json.dumps({"results": [claimed]}))
     argv = ["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir())]
     argv += ["--json", str(folder / "a.json"), "--markdown", str(folder / "a.md")]
-    argv += ["--plots", str(folder / "plots"), "--baseline", str(baseline)]
+    argv += ["--plots", str(folder / "plots"), "--baseline", str(baseline), "--fail-on", "wrong"]
     return folder, argv
 
 
@@ -87,6 +87,25 @@ def test_audit_rows_reports_and_regression(run) -> None:
     assert f"REGRESSION: {NAME}/published/vectorized/finite_difference//b1" in out
     assert "1 rows that passed now fail" in out
     assert "reference gradients: all pass" in out
+    assert f"--fail-on wrong: {NAME}" in out
+    assert all(isinstance(r["resolution"], float) and r["resolution"] > 0 for r in rows)
+    verdicts = {(v["variant"], v["parameter"]): v for v in report["verdicts"]}
+    assert set(verdicts) == {(v, p) for v in ("reference", "published") for p in
+                             ("W1", "b1", "W2", "b2")}  # fmt: skip
+    for key, v in verdicts.items():
+        assert set(v) >= {"network", "variant", "parameter", "verdict", "max_relative_error",
+                          "defects", "cause", "consequence"}  # fmt: skip
+        wrong = key in {("published", "b1"), ("published", "b2")}
+        assert v["verdict"] == ("wrong" if wrong else "correct")
+        assert (v["consequence"] is None) != wrong
+    b1 = verdicts["published", "b1"]
+    assert "summed over every entry of dZ" in b1["cause"]
+    if jax_ran:
+        assert set(b1["defects"]) == {"bias_sum_over_units", "slip"}
+    assert set(b1["consequence"]) >= {"delta_loss", "delta_test_accuracy", "iterations"}
+    assert b1["consequence"]["iterations"] == 300
+    assert f"wrong derivations: {NAME} (b1, b2; largest error" in out
+    assert "inexact (numerical guards): none" in out
 
 
 @pytest.mark.mnist
@@ -124,7 +143,7 @@ def test_a_broken_reference_gradient_fails_the_audit(monkeypatch, capsys) -> Non
         return np.broadcast_to(dZ.sum(axis=0).mean(), (dZ.shape[0], 1))
 
     monkeypatch.setitem(recipe.BIAS_GRADIENTS, "per_unit", broken)
-    status = main(["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir())])
+    status = main(["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir()), "--no-training"])
     out = capsys.readouterr().out
     assert status == 1
     assert "REFERENCE GRADIENT WRONG" in out and "SOME ARE WRONG" in out
@@ -170,3 +189,77 @@ def test_the_audit_names_each_published_defect_without_the_departures_list(monke
         assert all(i["causes"] == [] for i in gradient_items)  # no departure to name
     slip = next(d for d in audit.diagnoses["relu_10_10"].defects if d.kind == "slip")
     assert slip.slip == "bias_sum_all" and slip.parameters == ("b1", "b2")
+
+
+def _audit_of(monkeypatch, spec):
+    """run_audit of ``spec`` alone, as if it were the registry's entry for its name."""
+    import importlib
+
+    from oracles.audit import run_audit
+    from reference_nn import NETWORKS
+    from reference_nn.data import load_mnist
+
+    patched = {**NETWORKS, spec.name: spec}
+    for module in ("oracles.audit", "oracles.audit_report", "oracles.findings",
+                   "reference_nn.network"):  # fmt: skip
+        monkeypatch.setattr(importlib.import_module(module), "NETWORKS", patched)
+    mnist = load_mnist(mnist_dir(), progress=False)
+    return run_audit(mnist, names=(spec.name,), consequences=False)
+
+
+@pytest.mark.jax
+@pytest.mark.mnist
+def test_a_numerical_guard_is_inexact_and_a_derivation_bug_is_wrong(monkeypatch) -> None:
+    """The same network, published once with only a guard inside the printed loss's log and
+    once with only the bias gradient summed over every entry."""
+    from dataclasses import replace
+
+    from reference_nn import NETWORKS
+    from reference_nn.spec import Departure
+
+    base = NETWORKS["relu_16_16"]
+    guard = replace(
+        base,
+        published=replace(base.reference, loss="log_probs_eps"),
+        departures=(Departure("loss", "log(Y_hat + 1e-8) in the loss", "test"),),
+    )
+    bug = replace(
+        base,
+        published=replace(base.reference, bias_gradient="sum_all"),
+        departures=(Departure("bias_gradient", "db = np.sum(dZ) / m", "test"),),
+    )
+    verdicts = {v.parameter: v for v in _audit_of(monkeypatch, guard).verdicts
+                if v.variant == "published"}  # fmt: skip
+    assert {v.verdict for v in verdicts.values()} == {"inexact"}
+    assert all(v.cause == "log(Y_hat + 1e-8) in the loss" for v in verdicts.values())
+    assert all(v.defects == ("numerical_guard",) for v in verdicts.values())
+    verdicts = {v.parameter: v for v in _audit_of(monkeypatch, bug).verdicts
+                if v.variant == "published"}  # fmt: skip
+    assert {p for p, v in verdicts.items() if v.verdict == "wrong"} == {"b1", "b2", "b3"}
+    assert {p for p, v in verdicts.items() if v.verdict == "correct"} == {"W1", "W2", "W3"}
+    assert verdicts["b1"].cause == "db = np.sum(dZ) / m"
+
+
+@pytest.mark.jax
+@pytest.mark.mnist
+def test_a_disagreement_that_resolution_does_not_explain_fails_the_audit(monkeypatch, capsys):
+    """A JAX oracle off by 1e-3 (a harness bug): finite differences resolve 1e-6 along the
+    directions they measure, so they could not have passed such an error; the audit says
+    the oracles contradict each other and exits 1, though every gradient is right."""
+    import oracles.jax_oracle
+
+    right = oracles.jax_oracle.jax_gradients
+
+    def off(net, params, X, y, formulation="own_forward"):
+        grads = right(net, params, X, y, formulation)
+        return (
+            {k: g * (1 + 1e-3) for k, g in grads.items()} if formulation == "own_forward" else grads
+        )
+
+    monkeypatch.setattr(oracles.jax_oracle, "jax_gradients", off)
+    status = main(["audit", "--networks", "relu_16_16", "--mnist-dir", str(mnist_dir()),
+                   "--no-training"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "HARNESS BUG (exit status 1): the oracles disagree on relu_16_16 reference" in out
+    assert "the oracles contradict each other" in out
