@@ -12,16 +12,26 @@ import os
 
 import pytest
 from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 # JAX takes 75% of a GPU's memory when it starts unless told not to; the gpu tests' CuPy
 # arrays, and parallel test workers each with their own JAX, would then run out.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-settings.register_profile("dev", max_examples=50, deadline=None)
+# One example database per pytest-xdist worker (gw0, gw1...; "main" without xdist), so that
+# parallel workers never write the same files.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_database = DirectoryBasedExampleDatabase(f".hypothesis/examples-{_worker}")
+settings.register_profile("dev", max_examples=50, deadline=None, database=_database)
+# Derandomized: no database to keep (hypothesis sets none).
 settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
 # ci without derandomize, so that --hypothesis-seed takes effect: for flakiness runs.
-settings.register_profile("ci-seeded", settings.get_profile("ci"), derandomize=False)
-settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
+settings.register_profile(
+    "ci-seeded", settings.get_profile("ci"), derandomize=False, database=_database
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, print_blob=True, database=_database
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

@@ -17,9 +17,18 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: everything but the slow, GPU and end-to-end MNIST tests."""
+    """Run the test suite on every core: everything but the slow, GPU and end-to-end MNIST
+    tests (pass -n 0 to run it in one process)."""
     _install(session, "test", "jax")
-    session.run("pytest", "-m", "not slow and not gpu and not e2e", *session.posargs)
+    serial = any(a == "-n" or a.startswith("-n") for a in session.posargs)
+    parallel = [] if serial else ["-n", "auto", "--dist", "loadgroup"]
+    # One BLAS thread per worker: two workers of two threads each on two cores ran the suite
+    # slower than one process did (4:45 against 3:44).
+    threads = {} if serial else {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    session.run(
+        "pytest", "-m", "not slow and not gpu and not e2e", *parallel, *session.posargs,
+        env=threads,
+    )  # fmt: skip
 
 
 @nox.session

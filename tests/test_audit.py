@@ -16,6 +16,9 @@ from reference_nn.__main__ import main
 from tests.helpers import mnist_dir
 
 NAME = "relu_10_10"  # the smallest network: every coordinate is checked
+# Under pytest-xdist (--dist loadgroup) the tests sharing the audit fixture below run on one
+# worker, so that it is computed once (it costs most of a minute).
+SHARED_AUDIT = pytest.mark.xdist_group("audit-fixture")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,7 @@ def run(audited):
     return folder, status, output.getvalue()
 
 
+@SHARED_AUDIT
 @pytest.mark.mnist
 def test_audit_rows_reports_and_regression(run) -> None:
     folder, status, out = run
@@ -108,6 +112,7 @@ def test_audit_rows_reports_and_regression(run) -> None:
     assert "inexact (numerical guards): none" in out
 
 
+@SHARED_AUDIT
 @pytest.mark.mnist
 def test_a_baseline_compares_row_by_row(run) -> None:
     from oracles.audit_report import regressions
