@@ -15,6 +15,7 @@ from oracles import (
     assert_gradients,
     check_gradients,
 )
+from oracles.check import SCREEN
 from oracles.differences import estimates
 from oracles.jax_oracle import compare_gradients
 from oracles.mutants import Architecture, gradients, init, loss
@@ -55,8 +56,8 @@ def test_a_correct_gradient_passes_in_every_method_and_mode(method, mode) -> Non
         assert counts == {"W": 15, "b": 3}
     elif mode == "sample":
         assert counts == {"W": 4, "b": 3}
-    else:
-        assert counts == {"W": 16, "b": 16, "(all)": 16}
+    else:  # a right gradient: the screened directions suffice
+        assert counts == {"W": SCREEN, "b": SCREEN, "(all)": SCREEN}
     if method == "complex_step":
         assert max(p.max_relative_error for p in report.parameters) < 1e-12
 
@@ -101,6 +102,26 @@ def test_a_smooth_slice_is_judged_at_its_own_step_not_a_looser_smaller_one() -> 
     report = check_gradients(loss, lambda p: grad(p, error=3e-6), params, mode="all")
     assert report.failed == ("W",) and report["W"].worst_index == (0, 0)
     assert report["W"].kinks == 0
+
+
+@pytest.mark.parametrize(
+    ("factor", "passed", "checked"),
+    [(1.0, True, SCREEN), (1 + 7e-7, True, 16), (1.5, False, SCREEN)],
+    ids=["right", "near-the-resolution", "wrong"],
+)
+def test_directional_screens_then_checks_every_direction_near_the_resolution(
+    factor, passed, checked
+) -> None:
+    """SCREEN directions settle a right gradient and a wrong one; an error close to the
+    tolerance (here 0.7 rtol: within it, so right) gets all 16 directions."""
+
+    def scaled(p):
+        g = _tanh_grad(p)
+        return {"W": g["W"] * factor, "b": g["b"]}
+
+    report = check_gradients(_tanh_loss, scaled, _params(), mode="directional")
+    assert report.passed is passed
+    assert report["W"].checked == checked and report["b"].checked == SCREEN
 
 
 def test_auto_mode_checks_every_coordinate_until_the_limit() -> None:
