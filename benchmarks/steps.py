@@ -29,7 +29,6 @@ from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
 from reference_nn.gpu import GpuUnavailableError, require_cupy
-from reference_nn.memory import Arena, reusing
 
 Step = Callable[[], None]
 Maker = Callable[[str, np.ndarray, np.ndarray, str], Step]
@@ -86,14 +85,11 @@ def ours(name: str, X: np.ndarray, y: np.ndarray, dtype: str, style: str = "vect
     )
     lr = NETWORKS[name].training.learning_rate
     synchronize = _cupy_synchronize if style == "gpu" else (lambda: None)
-    memory = Arena()
 
     def step() -> None:
-        with reusing(memory):  # as train() between logs
-            grads = net.backend.gradients(params, Xd, yd, net.recipe)
+        grads = net.backend.gradients(params, Xd, yd, net.recipe)  # as train() between logs
         for key, g in grads.items():
-            g *= lr  # as reference_nn.training.train updates
-            params[key] -= g
+            params[key] -= lr * g  # as reference_nn.training.train updates
         synchronize()
 
     step()  # CuPy compiles its kernels on first use

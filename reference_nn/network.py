@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_nn import loop, vectorized
-from reference_nn.arrays import read_back_once, require_finite, require_float, require_ndim
-from reference_nn.gpu import require_cupy
+from reference_nn.arrays import require_finite, require_float, require_ndim
+from reference_nn.gpu import read_back_once, require_cupy
 from reference_nn.networks import NETWORKS
 from reference_nn.recipe import Recipe, recipe_for
 from reference_nn.spec import VARIANTS, Initialisation, NetworkSpec, Variant

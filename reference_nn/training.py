@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_nn.memory import Arena, reusing
 from reference_nn.network import Network, Params
 
 
@@ -66,20 +65,15 @@ def train(
     p = {name: value.copy() for name, value in p.items()}
     xp = net.backend.xp
     history: list[LogEntry] = []
-    # Every step writes its intermediates where the previous one did (logged or not, a step
-    # asks for the same arrays in the same order); A_L is read before the next step.
-    memory = Arena()
     for t in range(iterations):
-        with reusing(memory):
-            if t % log_every == 0 or t == iterations - 1:
-                loss, grads, A_L = net.backend.loss_and_gradients(p, Xn, yn, net.recipe)
-                accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
-                history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
-            else:  # the same gradients, without evaluating the loss nobody reads
-                grads = net.backend.gradients(p, Xn, yn, net.recipe)
+        if t % log_every == 0 or t == iterations - 1:
+            loss, grads, A_L = net.backend.loss_and_gradients(p, Xn, yn, net.recipe)
+            accuracy = float(xp.mean(xp.argmax(A_L, axis=0) == yn))
+            history.append(LogEntry(iteration=t, loss=float(loss), train_accuracy=accuracy))
+        else:  # the same gradients, without evaluating the loss nobody reads
+            grads = net.backend.gradients(p, Xn, yn, net.recipe)
         for name, g in grads.items():
-            g *= learning_rate  # the step's own fresh array: scaled in place, no temporary
-            p[name] -= g
+            p[name] -= learning_rate * g
         if on_step is not None:
             on_step(t)
     to_numpy = net.backend.to_numpy

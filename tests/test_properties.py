@@ -8,9 +8,7 @@ suite fails if the finding ever stops being true. Nothing is skipped.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import itertools
 import warnings
 
 import numpy as np
@@ -24,7 +22,6 @@ from reference_nn import NETWORKS, VARIANTS, vectorized
 from reference_nn import functional as F
 from reference_nn import published as P
 from reference_nn.arrays import require_finite
-from reference_nn.memory import Arena, reusing
 from reference_nn.network import build
 from reference_nn.recipe import recipe_for
 from tests import strategies as S
@@ -202,56 +199,38 @@ def test_sigmoid_derivative_agrees_with_scipy(derivative, Z) -> None:
     np.testing.assert_allclose(derivative(Z), expected, rtol=1e-10, atol=1e-300)
 
 
+DERIVATIONS = sorted({spec.derivation(v) for spec in NETWORKS.values() for v in VARIANTS}, key=repr)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(data=st.data())
-def test_every_activation_with_its_derivative_equals_the_two_functions_bit_for_bit(
-    dtype, data
-) -> None:
-    """Backpropagation takes g'(Z) from activation_and_derivative (the sigmoid's shares one
-    exp); it must give exactly what activation and activation_derivative give apart."""
-    drawn = data.draw(S.logits(dtype, 700.0 if dtype == np.float64 else 80.0))
-    edges = np.array([[0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]], dtype)
-    pairs = {
-        (d.activation, d.activation_derivative)
-        for spec in NETWORKS.values()
-        for d in (spec.derivation(v) for v in VARIANTS)
-    } | {("sigmoid", "sigmoid"), ("relu", "relu")}
-    for (activation, derivative), Z in itertools.product(pairs, (drawn, edges)):
-        recipe = recipe_for(
-            dataclasses.replace(
-                NETWORKS["sigmoid_16_16"].derivation("reference"),
-                activation=activation,
-                activation_derivative=derivative,
-            )
-        )
+def test_the_unchecked_recipe_computes_the_checked_one_bit_for_bit(dtype, data) -> None:
+    """recipe_for(checks=False), the gpu style's math, is the checked primitives without
+    their checks: the same values on every derivation, and a NaN goes through unraised."""
+    Z = data.draw(S.logits(dtype, 700.0 if dtype == np.float64 else 80.0))
+    y = data.draw(hnp.arrays(np.int64, Z.shape[1], elements=st.integers(0, Z.shape[0] - 1)))
+    for derivation in DERIVATIONS:
+        checked, unchecked = recipe_for(derivation), recipe_for(derivation, checks=False)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the published shifted sigmoid may overflow
-            A, D = recipe.activation_and_derivative(Z.copy())  # it may write over its Z
-            np.testing.assert_array_equal(A, recipe.activation(Z))
-            np.testing.assert_array_equal(D, recipe.activation_derivative(Z, A))
-        assert A.dtype == dtype and D.shape == Z.shape
-
-
-@pytest.mark.parametrize(
-    "both",
-    [
-        pytest.param(lambda Z, overwrite: (F.relu(Z, overwrite),), id="relu"),
-        pytest.param(F.sigmoid_and_derivative, id="sigmoid_and_derivative"),
-    ],
-)
-@given(Z=S.vectors(80.0))
-def test_overwrite_z_writes_over_a_writable_z_only_and_changes_no_value(both, Z) -> None:
-    expected = both(Z.copy(), False)
-    scratch = Z.copy()
-    written = both(scratch, True)
-    for got, want in zip(written, expected, strict=True):
-        np.testing.assert_array_equal(got, want)
-    assert np.shares_memory(written[-1], scratch)
-    frozen = Z.copy()
-    frozen.flags.writeable = False
-    for got, want in zip(both(frozen, True), expected, strict=True):
-        np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(frozen, Z)
+            warnings.simplefilter("ignore")  # the published forms may overflow
+            Y = checked.one_hot(y, Z.shape[0], dtype=dtype)
+            np.testing.assert_array_equal(unchecked.one_hot(y, Z.shape[0], dtype=dtype), Y)
+            for name in ("activation", "softmax", "bias_gradient"):
+                got, want = getattr(unchecked, name)(Z), getattr(checked, name)(Z)
+                np.testing.assert_array_equal(got, want, err_msg=name)
+            A = checked.activation(Z)
+            np.testing.assert_array_equal(
+                unchecked.activation_derivative(Z, A), checked.activation_derivative(Z, A)
+            )
+            A_L, Y = checked.softmax(Z), F.one_hot(y, Z.shape[0], dtype)  # batch_max: narrower
+            np.testing.assert_array_equal(unchecked.loss(Z, A_L, Y), checked.loss(Z, A_L, Y))
+    bad = np.array([[0.0, np.nan]], dtype)
+    reference = recipe_for(NETWORKS["sigmoid_16_16"].derivation("reference"), checks=False)
+    with np.errstate(invalid="ignore"):
+        for name in ("activation", "softmax"):
+            assert np.isnan(getattr(reference, name)(bad)).any()
+            with pytest.raises(ValueError, match="contains NaN"):
+                getattr(recipe_for(reference.derivation), name)(bad)
 
 
 # -- ReLU ---------------------------------------------------------------------------------------
@@ -298,12 +277,10 @@ def test_one_hot_has_one_one_per_column_and_the_full_width(one_hot, case) -> Non
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("in_arena", [False, True], ids=["fresh", "arena"])
-def test_one_hot_is_of_the_dtype_asked_for(dtype, in_arena) -> None:
+def test_one_hot_is_of_the_dtype_asked_for(dtype) -> None:
     y = np.array([3, 0, 9, 9, 1])
     expected = np.eye(10, dtype=dtype)[:, y]
-    with reusing(Arena(min_bytes=0)) if in_arena else contextlib.nullcontext():
-        Y = F.one_hot(y, 10, dtype)
+    Y = F.one_hot(y, 10, dtype)
     assert Y.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(Y, expected)
 
