@@ -76,7 +76,8 @@ def mutants(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark training steps against PyTorch and JAX (``-- --gpu``: also CuPy against
     PyTorch CUDA and JAX on the GPU), and the gradient check against torch gradcheck (fast
-    mode); tables in reports/bench/."""
+    mode), and train() in fresh processes with and without keep_freed_memory(); tables in
+    reports/bench/."""
     gpu = "--gpu" in session.posargs
     _install(session, "jax", *(("gpu",) if gpu else ()))
     if gpu:
@@ -84,6 +85,7 @@ def bench(session: nox.Session) -> None:
     session.install("torch==2.13.0")  # a comparison only, never a dependency of the product
     session.run("python", "benchmarks/steps.py", *session.posargs)
     session.run("python", "benchmarks/gradcheck.py")
+    session.run("python", "benchmarks/allocator.py")
 
 
 @nox.session

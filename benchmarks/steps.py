@@ -28,6 +28,7 @@ import numpy as np
 from oracles.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
+from reference_nn.allocator import keep_freed_memory
 from reference_nn.gpu import GpuUnavailableError, require_cupy
 
 Step = Callable[[], None]
@@ -470,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # JAX would otherwise take 75% of the GPU's memory at start, leaving CuPy and torch little.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    keep_freed_memory()  # as python -m reference_nn does: the step as the command line runs it
     rng = np.random.default_rng(0)
     m = args.examples
     X = rng.random((784, m))
