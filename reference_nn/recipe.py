@@ -74,33 +74,42 @@ class Recipe:
     loss: Callable[[Array, Array, Array], Array]
 
 
-def _of_z(derivative: Callable[[Array], Array]) -> Callable[[Array, Array], Array]:
-    def of_z_and_a(Z: Array, A: Array) -> Array:
+# The adapters below are frozen dataclasses, not closures, so that two recipes built from the
+# same derivation compare equal (the gpu layer relies on it).
+
+
+@dataclass(frozen=True)
+class _OfZ:
+    """g'(Z, A) from a derivative of Z alone."""
+
+    derivative: Callable[[Array], Array]
+
+    def __call__(self, Z: Array, A: Array) -> Array:
         del A
-        return derivative(Z)
-
-    return of_z_and_a
+        return self.derivative(Z)
 
 
-def _cross_entropy_of_logits(
-    log_softmax: Callable[[Array], Array],
-) -> Callable[[Array, Array, Array], Array]:
-    def loss(Z: Array, A: Array, Y: Array) -> Array:
+@dataclass(frozen=True)
+class _CrossEntropyOfLogits:
+    """loss(Z_L, A_L, Y) = -mean over columns of sum(Y * log_softmax(Z_L))."""
+
+    log_softmax: Callable[[Array], Array]
+
+    def __call__(self, Z: Array, A: Array, Y: Array) -> Array:
         del A
         xp = array_module(Z)
-        return -xp.mean(xp.sum(Y * log_softmax(Z), axis=0))
-
-    return loss
+        return -xp.mean(xp.sum(Y * self.log_softmax(Z), axis=0))
 
 
-def _of_probabilities(
-    loss: Callable[[Array, Array], Array],
-) -> Callable[[Array, Array, Array], Array]:
-    def from_output(Z: Array, A: Array, Y: Array) -> Array:
+@dataclass(frozen=True)
+class _OfProbabilities:
+    """loss(Z_L, A_L, Y) from a loss of the probabilities A_L alone."""
+
+    loss: Callable[[Array, Array], Array]
+
+    def __call__(self, Z: Array, A: Array, Y: Array) -> Array:
         del Z
-        return loss(A, Y)
-
-    return from_output
+        return self.loss(A, Y)
 
 
 def recipe_for(derivation: Derivation, *, checks: bool = True) -> Recipe:
@@ -111,14 +120,16 @@ def recipe_for(derivation: Derivation, *, checks: bool = True) -> Recipe:
         (lambda f: f) if checks else inspect.unwrap
     )
     name = derivation.activation_derivative
+    derivative: Callable[[Array, Array], Array]
     if name in DERIVATIVES_OF_Z:
-        derivative = _of_z(pick(DERIVATIVES_OF_Z[name]))
+        derivative = _OfZ(pick(DERIVATIVES_OF_Z[name]))
     else:
         derivative = DERIVATIVES_OF_OUTPUT[name]
+    loss: Callable[[Array, Array, Array], Array]
     if derivation.loss == "log_softmax":
-        loss = _cross_entropy_of_logits(pick(F.log_softmax))
+        loss = _CrossEntropyOfLogits(pick(F.log_softmax))
     else:
-        loss = _of_probabilities(LOSSES_OF_PROBABILITIES[derivation.loss])
+        loss = _OfProbabilities(LOSSES_OF_PROBABILITIES[derivation.loss])
     return Recipe(
         derivation=derivation,
         activation=pick(ACTIVATIONS[derivation.activation]),

@@ -8,6 +8,7 @@ in the other modules run the real CuPy on a GPU when one is present.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import sys
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 
 from reference_nn import NETWORKS, VARIANTS, network
+from reference_nn import published as P
 from reference_nn.__main__ import main as main_cli
 from reference_nn.arrays import array_module, require_finite
 from reference_nn.gpu import GpuUnavailableError, gpu_unavailable_reason, read_back_once
+from reference_nn.recipe import recipe_for
 from reference_nn.training import train
 from tests import cupy_standin
 from tests.helpers import document_warnings, mnist_dir
@@ -172,6 +175,21 @@ def test_a_gpu_call_that_cannot_fail_a_check_runs_once(cupy) -> None:
     result = read_back_once(relu_of)(cupy.asarray(np.array([[-1.0, 2.0]])), recipe)
     assert len(runs) == 1 and runs[0] is not recipe and cupy_standin.reads() - before == 1
     np.testing.assert_array_equal(cupy.asnumpy(result), [[0.0, 2.0]])
+
+
+def test_a_recipe_changed_by_hand_runs_as_given_on_the_gpu(cupy) -> None:
+    # The one-read-back path rebuilds the recipe from its derivation; a recipe whose
+    # functions were replaced (a slipped bias sum here) must not be silently swapped back.
+    gpu, vec = network("relu_10_10", style="gpu"), network("relu_10_10", style="vectorized")
+    assert gpu.recipe == recipe_for(gpu.recipe.derivation)
+    slipped = dataclasses.replace(gpu.recipe, bias_gradient=P.bias_gradient_sum_all)
+    params, X, y = _native_batch(gpu)
+    host = ({k: cupy.asnumpy(v) for k, v in params.items()}, cupy.asnumpy(X), cupy.asnumpy(y))
+    on_gpu = gpu.backend.gradients(params, X, y, slipped)
+    expected = vec.backend.gradients(*host, slipped)
+    right = vec.backend.gradients(*host, vec.recipe)
+    np.testing.assert_array_equal(cupy.asnumpy(on_gpu["b1"]), expected["b1"])
+    assert not np.allclose(expected["b1"], right["b1"])
 
 
 def test_checks_outside_read_back_once_are_read_at_once(cupy) -> None:
