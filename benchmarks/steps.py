@@ -384,14 +384,16 @@ def markdown(meta: dict[str, Any], rows: list[dict[str, Any]], gpu: bool) -> str
         "",
         "## CPU",
         "",
-        "| network | dtype | ours s | torch s | jax jit s | ours / fastest | per round "
-        "| ours GFLOP/s | loop s per example |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| network | dtype | ours s | torch s | jax jit s | ours / jax jit | ours / fastest "
+        "| per round | ours GFLOP/s | loop s per example |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        ours, jax_jit = r["ours_seconds"], r["jax_jit_seconds"]
         lines.append(
-            f"| {r['network']} | {r['dtype']} | {_cell(r['ours_seconds'], '.4f')} "
-            f"| {_cell(r['torch_seconds'], '.4f')} | {_cell(r['jax_jit_seconds'], '.4f')} "
+            f"| {r['network']} | {r['dtype']} | {_cell(ours, '.4f')} "
+            f"| {_cell(r['torch_seconds'], '.4f')} | {_cell(jax_jit, '.4f')} "
+            f"| {_cell(ours / jax_jit if ours and jax_jit else None, '.2f')} "
             f"| {_cell(r['ours_over_fastest_peer'], '.2f')} "
             f"| {_range_cell(r['ours_over_fastest_peer_per_round'])} "
             f"| {_cell(r['ours_gflops'], '.1f')} | {r['loop_seconds_per_example']:.2e} |"
