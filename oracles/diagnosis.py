@@ -42,7 +42,7 @@ from oracles.check import (
     measure_coordinates,
 )
 from oracles.report import GradientReport
-from oracles.tolerances import autodiff_tolerance_for
+from oracles.tolerances import autodiff_tolerance_for, tolerance_for
 
 __all__ = ["KINDS", "Defect", "Diagnosis", "assert_gradients", "diagnose"]
 
@@ -139,20 +139,24 @@ class _Evidence:
             middle = (self.low + self.high) / 2
         return np.where(np.isfinite(middle), middle, 0.0)
 
+    def _within(
+        self, values: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        """Entry by entry: ``values`` lie within tolerance of [lo, hi]."""
+        nearest = np.clip(values, lo, hi)
+        allowed = self.rtol * np.maximum(np.abs(values), np.abs(nearest)) + self.slack
+        return np.abs(values - nearest) <= allowed
+
     def right(self, candidate: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Entry by entry: ``candidate`` lies within tolerance of the range of right values."""
-        nearest = np.clip(candidate, self.low, self.high)
-        allowed = self.rtol * np.maximum(np.abs(candidate), np.abs(nearest)) + self.slack
-        return np.abs(candidate - nearest) <= allowed
+        return self._within(candidate, self.low, self.high)
 
     def explains(self, low_if: NDArray[np.float64], high_if: NDArray[np.float64]) -> bool:
         """True when the hand-written values lie, within tolerance at every measured
         coordinate, in [``low_if``, ``high_if``]: where a defect takes the range of right
         values (one value off a kink)."""
         lo, hi = np.minimum(low_if, high_if), np.maximum(low_if, high_if)
-        nearest = np.clip(self.g, lo, hi)
-        allowed = self.rtol * np.maximum(np.abs(self.g), np.abs(nearest)) + self.slack
-        return bool(np.all(np.abs(self.g - nearest) <= allowed))
+        return bool(np.all(self._within(self.g, lo, hi)))
 
 
 def _layers_from_names(names: Sequence[str]) -> list[tuple[str, str]] | None:
@@ -266,7 +270,7 @@ def diagnose(
                 f"finite differences ({report.mode} for the verdict, {SAMPLE} coordinates "
                 "of each larger parameter for the kind)"
             )
-        rtol = float(check_options.get("rtol") or _rtol_for(dtype))
+        rtol = float(check_options.get("rtol") or tolerance_for(dtype).rtol)
         evidence = _from_coordinates(measured, x, failed, rtol)
         sampled = [e.name for e in evidence.values() if e.failed and not e.full]
         if sampled:
@@ -299,12 +303,6 @@ def diagnose(
     if unexplained:
         defects.append(_unexplained([evidence[n] for n in unexplained]))
     return Diagnosis(False, tuple(defects), trusted, tuple(undecided))
-
-
-def _rtol_for(dtype: np.dtype[Any]) -> float:
-    from oracles.tolerances import tolerance_for
-
-    return tolerance_for(dtype).rtol
 
 
 def _per_parameter(e: _Evidence, is_bias: bool) -> Defect | None:

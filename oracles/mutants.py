@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles.check import check_gradients
+from oracles.diagnosis import diagnose
 
 Array = NDArray[np.float64]
 Params = dict[str, Array]
@@ -584,8 +585,6 @@ def diagnosis_suite(
     seeds: Iterable[int] = (0, 1, 2),
 ) -> DiagnosisScore:
     """Diagnose every applicable bug and every correct, equivalent and rewritten case."""
-    from oracles.diagnosis import diagnose
-
     by_kind: dict[str, list[int]] = {}
     wrong: list[str] = []
     alarms: list[str] = []
