@@ -245,6 +245,20 @@ def diagnose(
     ``reference(params) -> dict`` gives trusted gradients; without it they are measured by
     finite differences. ``layers``: [(weight name, bias name), ...], input layer first.
     """
+    return _diagnose(loss, grad, params, reference, layers, check_options)
+
+
+def _diagnose(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    reference: Callable[[dict[str, Any]], Mapping[str, Any]] | None,
+    layers: Sequence[tuple[str, str]] | None,
+    check_options: dict[str, Any],
+    report: GradientReport | None = None,
+) -> Diagnosis:
+    """``diagnose``; ``report``, where given, is ``check_gradients``' report on the same
+    arguments, which the verdict on a large network then reuses instead of checking again."""
     x = _float64_copies(params)
     g, dtype = _gradient_at(grad, x)
     undecided: list[str] = []
@@ -263,7 +277,8 @@ def diagnose(
             failed = {n for n, c in measured.items() if not bool(np.all(c.passed | c.set_aside))}
             trusted = "finite differences over every coordinate"
         else:
-            report = check_gradients(loss, grad, x, **check_options)
+            if report is None:
+                report = check_gradients(loss, grad, x, **check_options)
             failed = {p.name for p in report.parameters if not p.passed} & set(x)
             measured = measure_coordinates(loss, grad, x, samples=SAMPLE, seed=seed, **tolerances)
             trusted = (
@@ -535,6 +550,6 @@ def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> 
     __tracebackhide__ = True
     report = check_gradients(loss, grad, params, **options)
     if not report.passed:
-        diagnosis = diagnose(loss, grad, params, **options)
+        diagnosis = _diagnose(loss, grad, params, None, None, options, report)
         raise AssertionError(f"{report.summary()}\n{diagnosis}")
     return report
