@@ -46,6 +46,7 @@ judged is not ``passed``.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -499,9 +500,10 @@ def check_gradients(
     ``oracles.tolerances`` for the dtype the gradient came back in; a gradient less
     precise than float64 raises a LowPrecisionGradientWarning.
     """
-    options = dict(mode=mode, method=method, samples=samples, directions=directions,
-                   max_coordinates=max_coordinates, seed=seed, rtol=rtol, atol=atol)  # fmt: skip
-    return judge_gradients(loss, grad, params, **options)[0]
+    run = _run(loss, grad, params, mode=mode, method=method, samples=samples,
+               directions=directions, max_coordinates=max_coordinates, seed=seed, rtol=rtol,
+               atol=atol)  # fmt: skip
+    return _report(run)
 
 
 @dataclass(frozen=True)
@@ -525,27 +527,9 @@ def judge_gradients(
     params: Params,
     **options: Any,
 ) -> tuple[GradientReport, dict[str, list[Judgement]]]:
-    """``check_gradients``, with every judgement behind the report, per parameter (and
-    ``(all)`` for the directions over all parameters at once)."""
-    keywords = {"mode": "auto", "method": "central", "samples": 32, "directions": 16,
-                "max_coordinates": 16_000, "seed": 0, "rtol": None, "atol": None,
-                **options}  # fmt: skip
-    run = _run(loss, grad, params, **keywords)
-    x = run.problem.x
-    total = sum(v.size for v in x.values())
-    reports = [
-        _Tally([(index, verdict) for index, verdict, _, _ in entries]).report(
-            name, x[name].shape if name in x else (total,), run.mode, run.problem.tol
-        )
-        for name, entries in run.judged.items()
-    ]
-    report = GradientReport(
-        oracle="finite_difference",
-        method=keywords["method"],
-        mode=run.mode,
-        gradient_dtype=str(run.dtype),
-        parameters=tuple(reports),
-    )
+    """``check_gradients`` (the same options, and defaults), with every judgement behind the
+    report, per parameter (and ``(all)`` for the directions over all parameters at once)."""
+    run = _run(loss, grad, params, **{**_CHECK_DEFAULTS, **options})
     judgements = {
         name: [
             Judgement(
@@ -561,7 +545,33 @@ def judge_gradients(
         ]
         for name, entries in run.judged.items()
     }
-    return report, judgements
+    return _report(run), judgements
+
+
+_CHECK_DEFAULTS = {
+    name: option.default
+    for name, option in inspect.signature(check_gradients).parameters.items()
+    if option.kind is inspect.Parameter.KEYWORD_ONLY
+}
+
+
+def _report(run: _Run) -> GradientReport:
+    """The report of one check: each parameter's judgements tallied."""
+    x = run.problem.x
+    total = sum(v.size for v in x.values())
+    reports = [
+        _Tally([(index, verdict) for index, verdict, _, _ in entries]).report(
+            name, x[name].shape if name in x else (total,), run.mode, run.problem.tol
+        )
+        for name, entries in run.judged.items()
+    ]
+    return GradientReport(
+        oracle="finite_difference",
+        method=run.problem.method,
+        mode=run.mode,
+        gradient_dtype=str(run.dtype),
+        parameters=tuple(reports),
+    )
 
 
 @dataclass(frozen=True)
@@ -658,7 +668,7 @@ def _run(
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
             LowPrecisionGradientWarning,
-            stacklevel=4,
+            stacklevel=3,  # the caller of check_gradients, judge_gradients...
         )
     table = tolerance_for(dtype)
     tol = Tolerance(
@@ -671,8 +681,9 @@ def _run(
     if mode == "auto":
         mode = "all" if total <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
-    problem = _Problem(loss, grad, x, analytic, f0, method, tol, rng.spawn(1)[0])
-    problem.full_ranges = full_ranges
+    problem = _Problem(
+        loss, grad, x, analytic, f0, method, tol, rng.spawn(1)[0], full_ranges=full_ranges
+    )
     judged = {name: _judge_parameter(problem, name, mode, samples, directions, rng) for name in x}
     if mode == "directional" and len(x) > 1:
         judged[ALL_PARAMETERS] = _directional(problem, tuple(x), directions, rng)
