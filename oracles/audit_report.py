@@ -136,7 +136,6 @@ def terminal(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
 def summary(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
     """A few lines: what was measured, and the overall verdict."""
     checks = len(audit.rows) + len(audit.combined)
-    wrong_published = [n for n, e in found.items() if not e["published_gradients_pass"]]
     lines = [
         f"audit: {checks} gradient checks on {len(found)} networks x {len(VARIANTS)} variants "
         f"x styles {', '.join(audit.styles)} in {audit.seconds:.0f} s "
@@ -152,11 +151,6 @@ def summary(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
     for verdict, label in (("wrong", "wrong derivations"),
                            ("inexact", "inexact (numerical guards)")):  # fmt: skip
         lines.append(f"{label}: " + (_verdict_list(published, verdict) or "none"))
-    if not audit.verdicts:  # an audit run before verdicts existed
-        lines.append(
-            "published derivations with a wrong gradient: "
-            + (", ".join(wrong_published) if wrong_published else "none")
-        )
     explained = [c for c in audit.consistency if c.explained]
     for network_name, variant in dict.fromkeys((c.network, c.variant) for c in explained):
         mine = [c for c in explained if (c.network, c.variant) == (network_name, variant)]
