@@ -163,7 +163,7 @@ def _close(
     return True
 
 
-def _layer_words(layers: frozenset[int], L: int) -> str:
+def _layer_words(layers: frozenset[int]) -> str:
     if not layers:
         return "output layer"
     if len(layers) > 1:
@@ -242,7 +242,7 @@ def diagnose_network(
         if _close(candidate, right, rtol, right) or not _close(g, candidate, rtol, right):
             continue  # no slip at all here, or not this one
         changed = tuple(k for k in g if not _close({k: candidate[k]}, {k: right[k]}, rtol, right))
-        where = _layer_words(layers, L)
+        where = _layer_words(layers)
         slips.append(
             Defect(
                 "slip",
