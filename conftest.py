@@ -7,7 +7,6 @@ Choose a hypothesis profile with HYPOTHESIS_PROFILE: ``dev`` (default, quick), `
 
 from __future__ import annotations
 
-import importlib
 import os
 
 import pytest
@@ -35,22 +34,15 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def _jax_missing() -> str | None:
-    try:
-        importlib.import_module("jax")
-    except ImportError as exc:
-        return f"JAX does not import ({exc}); install the 'jax' extra"
-    return None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip ``gpu`` tests without CuPy and a CUDA device, ``jax`` tests without JAX."""
     del config
+    from oracles.optional import missing
     from reference_nn.gpu import gpu_unavailable_reason
 
     reasons: dict[str, str | None] = {}
     for item in items:
-        for marker, find in (("gpu", gpu_unavailable_reason), ("jax", _jax_missing)):
+        for marker, find in (("gpu", gpu_unavailable_reason), ("jax", lambda: missing("jax"))):
             if marker in item.keywords:
                 if marker not in reasons:
                     reasons[marker] = find()

@@ -1,6 +1,7 @@
 """Nox sessions, named by purpose. ``nox -l`` lists them; ``nox`` runs the default, ``tests``.
 
-Dependencies are declared once, in pyproject.toml, and installed through its extras.
+Dependencies are declared once, in pyproject.toml: users' extras and the sessions' own
+dependency groups (PEP 735), both read from there.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.reuse_venv = "yes"
 
+PYPROJECT = nox.project.load_toml("pyproject.toml")
 
-def _install(session: nox.Session, *extras: str) -> None:
+
+def _install(session: nox.Session, *extras: str, groups: tuple[str, ...] = ()) -> None:
     session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+    if groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, *groups))
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite on every core: everything but the slow, GPU and end-to-end MNIST
     tests (pass -n 0 to run it in one process)."""
-    _install(session, "test", "jax")
+    _install(session, "jax", "plot", groups=("test",))
     serial = any(a.startswith("-n") for a in session.posargs)
     parallel = [] if serial else ["-n", "auto", "--dist", "loadgroup"]
     # One BLAS thread per worker: two workers of two threads each on two cores ran the suite
@@ -34,7 +39,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def mnist(session: nox.Session) -> None:
     """End-to-end MNIST accuracy of every document on shortened protocols (a few minutes)."""
-    _install(session, "test")
+    _install(session, "plot", groups=("test",))
     session.run("pytest", "-m", "e2e", "-v", *session.posargs)
 
 
@@ -54,44 +59,43 @@ def audit(session: nox.Session) -> None:
         "--markdown", "reports/audit/audit.md",
         "--plots", "reports/audit/plots",
     ]  # fmt: skip
-    session.run("python", "-m", "reference_nn", "audit", *args)
+    session.run("python", "-m", "oracles.audit", *args)
 
 
 @nox.session(default=False)
 def gpu(session: nox.Session) -> None:
     """Run the GPU tests (needs CuPy and a CUDA device; they skip with the reason otherwise)."""
-    _install(session, "test", "gpu")
+    _install(session, "gpu", "plot", groups=("test",))
     session.run("pytest", "-m", "gpu", "-rs", *session.posargs)
 
 
 @nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Score the gradient check on the mutation suite: bugs caught, false alarms, per mode."""
-    _install(session, "test")
-    session.run("python", "-m", "oracles.mutants", "--seeds", "10")
+    _install(session, groups=("test",))
+    session.run("python", "-m", "tests.meta.mutants", "--seeds", "10")
     session.run("pytest", "tests/meta", "-q", "-s", *session.posargs, env={"MUTANT_SEEDS": "10"})
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark training steps against PyTorch and JAX (``-- --gpu``: also CuPy against
-    PyTorch CUDA and JAX on the GPU), and the gradient check against torch gradcheck (fast
+    PyTorch CUDA and JAX on the GPU), the gradient check against torch gradcheck (fast
     mode), and train() in fresh processes with and without keep_freed_memory(); tables in
     reports/bench/."""
     gpu = "--gpu" in session.posargs
-    _install(session, "jax", *(("gpu",) if gpu else ()))
-    if gpu:
-        session.install("jax[cuda12]")  # JAX's GPU backend, for the GPU columns
-    session.install("torch==2.13.0")  # a comparison only, never a dependency of the product
-    session.run("python", "benchmarks/steps.py", *session.posargs)
-    session.run("python", "benchmarks/gradcheck.py")
-    session.run("python", "benchmarks/allocator.py")
+    _install(session, "jax", *(("gpu",) if gpu else ()), groups=("bench-gpu",) if gpu else ())
+    # torch is a comparison only, never a dependency of the product: the bench group pins it.
+    session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "-m", "benchmarks.steps", *session.posargs)
+    session.run("python", "-m", "benchmarks.gradcheck")
+    session.run("python", "-m", "benchmarks.allocator")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
-    _install(session, "lint")
+    _install(session, groups=("lint",))
     session.run("ruff", "check", ".", *session.posargs)
     session.run("ruff", "format", "--check", ".")
 
@@ -99,5 +103,5 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check reference_nn and oracles with mypy (strict)."""
-    _install(session, "typecheck")
+    _install(session, groups=("typecheck",))
     session.run("mypy", *session.posargs)

@@ -5,25 +5,22 @@ initialisation, learning rate and iterations) is trained with the mutation suite
 backward pass (``oracles.mutants.gradients``, the document's sizes and activation): once
 correct, and once with each bug that applies. A bug is caught when the test accuracy falls
 under that test's threshold or the loss does not fall. ``nox -s bench`` does not run it
-(about 15 minutes on 2 cores): ``python benchmarks/e2e_power.py`` with MNIST_DIR set.
+(about 15 minutes on 2 cores): ``python -m benchmarks.e2e_power`` with MNIST_DIR set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not installed
-
-from oracles.mutants import MUTANTS, Architecture, forward, gradients, loss
 from reference_nn import NETWORKS, network
 from reference_nn.data import load_mnist
 from reference_nn.protocol import SHORT_PROTOCOLS, prepare
+from tests.meta.mutants import MUTANTS, Architecture, forward, gradients, loss
 from tests.test_mnist_e2e import THRESHOLDS
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from steps import wait_until_idle  # run as a script, beside steps.py
 
+from benchmarks.steps import wait_until_idle
 from oracles import TOLERANCES, check_gradients
-from oracles.mutants import EQUIVALENTS, MUTANTS, REWRITES, Architecture, gradients, loss
 from reference_nn import NETWORKS, network
 from reference_nn.data import load_mnist
 from reference_nn.protocol import prepare
+from tests.meta.mutants import EQUIVALENTS, MUTANTS, REWRITES, Architecture, gradients, loss
 
 ARCH = Architecture("relu_500_150", NETWORKS["relu_500_150"].sizes, "relu")
 OURS = TOLERANCES[np.dtype(np.float64)]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles.jax_oracle import independent_loss
+from oracles.audit.jax_oracle import independent_loss
 from reference_nn import NETWORKS, network
 from reference_nn import loop as loop_style
 from reference_nn.allocator import keep_freed_memory

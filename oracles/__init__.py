@@ -1,19 +1,21 @@
-"""Independent judges of a hand-written gradient: finite differences and JAX autodiff.
+"""Independent judges of a hand-written gradient.
 
-The public surface is small: ``check_gradients`` / ``assert_gradients`` for any user's
-``loss(params)`` and ``grad(params)``, ``diagnose`` (which defect, where), the report
-types, and the tolerance tables.
-The JAX oracle is in ``oracles.jax_oracle`` (it needs the ``jax`` extra).
+``check_gradients`` / ``assert_gradients`` compare any ``grad(params)`` with finite
+differences of ``loss(params)``; ``diagnose`` names what is wrong and where;
+``compare_gradients`` judges against an exact gradient. Nothing here knows the five documents:
+their audit is the subpackage ``oracles.audit`` (``python -m oracles.audit``).
 """
 
-from oracles.check import LowPrecisionGradientWarning, check_gradients
-from oracles.diagnosis import Defect, Diagnosis, assert_gradients, diagnose
-from oracles.report import GradientReport, ParameterReport
+from oracles.check import LowPrecisionGradientWarning, assert_gradients, check_gradients, diagnose
+from oracles.diagnosis import Defect, Diagnosis
+from oracles.exact import compare_gradients
+from oracles.report import Comparisons, GradientReport, ParameterReport
 from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
 
 __all__ = [
     "AUTODIFF_TOLERANCES",
     "TOLERANCES",
+    "Comparisons",
     "Defect",
     "Diagnosis",
     "GradientReport",
@@ -22,5 +24,6 @@ __all__ = [
     "Tolerance",
     "assert_gradients",
     "check_gradients",
+    "compare_gradients",
     "diagnose",
 ]

@@ -1,50 +1,29 @@
-"""``diagnose``: say which defect a wrong hand-written gradient has, where, in plain words.
+"""The diagnosis of a wrong gradient: which defect, where, in plain words.
 
-From the hand-written gradient g and a trusted one t (``reference``, such as ``jax.grad`` of
-the same loss; else finite differences over every coordinate, judged as ``check_gradients``
-judges them, kinks included), each parameter that fails the check is matched against kinds
-of defect. A kind that implies a correction is claimed only when that correction explains
-g: the corrected trusted gradient passes the check against g, entry by entry. Kinds (a
-contract; ``KINDS`` words each):
-
-  sign, scale (value: the factor), zero, transpose (square parameters),
-  bias_sum_over_units, regularisation (value: lambda, g - t = lambda * parameter),
-  localized (indices: the wrong entries)     per parameter, tried in this order;
-  bias_reduction, weight_product, propagation (layer: where the error enters), output_error
-                                             from which parameters of which layers are wrong;
-  unexplained     what is left, with what was measured.
-
-``layers`` (pairs of weight and bias names, input layer first) gives the layer order; by
-default it is read from names W1, b1, W2, b2, ... (either case). Without it the two kinds
-that need it are not reported. Above ``max_coordinates`` parameters in all, finite
-differences measure a sample of coordinates of each large parameter, and the kinds that
-need every coordinate (transpose, localized, bias_sum_over_units) are undecided for it.
+It reads a check's report (finite differences, or an exact reference) and matches each failing
+parameter against kinds of defect. A kind that implies a correction is claimed only when the
+corrected right values explain every measured coordinate within tolerance. Per parameter,
+tried in order: sign, scale, zero, transpose, bias_sum_over_units, regularisation, localized;
+then, from which parameters of which layers are wrong: bias_reduction, weight_product,
+propagation, output_error; ``unexplained`` for the rest. Kinds that need every coordinate are
+undecided for a parameter measured on a sample.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.check import (
-    Coordinates,
-    Grad,
-    Loss,
-    Params,
-    _float64_copies,
-    _gradient_at,
-    check_gradients,
-    measure_coordinates,
-)
-from oracles.report import GradientReport
-from oracles.tolerances import autodiff_tolerance_for, tolerance_for
+from oracles.inputs import Grad, Loss, Params, float64_copies
+from oracles.measure import measure, problem_for
+from oracles.report import GradientReport, ParameterReport
+from oracles.tolerances import Tolerance
 
-__all__ = ["KINDS", "Defect", "Diagnosis", "assert_gradients", "diagnose"]
+__all__ = ["KINDS", "Defect", "Diagnosis", "diagnosis_of"]
 
 KINDS: dict[str, str] = {
     "sign": "the negative of the right gradient",
@@ -111,25 +90,58 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Evidence:
-    """One parameter: the hand-written values g at the measured flat ``indices``, the range
-    [low, high] of right values there, the absolute slack beyond rtol, and the parameter."""
+    """One parameter as the diagnosis reads its report: the hand-written values g at the
+    measured flat ``indices``, the range [low, high] of right values there, the absolute
+    slack beyond rtol, and the parameter's own values there."""
 
-    name: str
-    shape: tuple[int, ...]
-    indices: NDArray[np.intp]
-    g: NDArray[np.float64]
-    low: NDArray[np.float64]
-    high: NDArray[np.float64]
-    slack: NDArray[np.float64]
-    rtol: float
+    report: ParameterReport
     value: NDArray[np.float64]
     failed: bool
-    full: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.full = self.indices.size == int(np.prod(self.shape))
+    @property
+    def name(self) -> str:
+        return self.report.name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.report.shape
+
+    @property
+    def indices(self) -> NDArray[np.intp]:
+        return self.report.comparisons.index
+
+    @property
+    def g(self) -> NDArray[np.float64]:
+        return self.report.comparisons.gradient
+
+    @property
+    def low(self) -> NDArray[np.float64]:
+        return self.report.comparisons.low
+
+    @property
+    def high(self) -> NDArray[np.float64]:
+        return self.report.comparisons.high
+
+    @property
+    def rtol(self) -> float:
+        return self.report.rtol
+
+    @property
+    def full(self) -> bool:
+        return self.indices.size == int(np.prod(self.shape))
+
+    @property
+    def slack(self) -> NDArray[np.float64]:
+        """Each comparison's allowance beyond rtol times the larger of g and a right value."""
+        with np.errstate(invalid="ignore"):
+            middle = (self.low + self.high) / 2
+        middle = np.where(np.isfinite(middle), middle, 0.0)
+        beyond = self.report.comparisons.allowed - self.rtol * np.maximum(
+            np.abs(self.g), np.abs(middle)
+        )
+        return np.maximum(beyond, 0.0)
 
     @property
     def t(self) -> NDArray[np.float64]:
@@ -174,125 +186,53 @@ def _layers_from_names(names: Sequence[str]) -> list[tuple[str, str]] | None:
     return [(found[k]["w"], found[k]["b"]) for k in range(1, len(found) + 1)]
 
 
-def _from_reference(
-    g: dict[str, NDArray[np.float64]],
-    t: dict[str, NDArray[np.float64]],
-    x: dict[str, NDArray[np.float64]],
-    dtype: np.dtype[Any],
-) -> dict[str, _Evidence]:
-    tol = autodiff_tolerance_for(dtype)
-    out = {}
-    for name, value in x.items():
-        # An entry the reference cannot give (NaN, inf) is set aside: any value is right there.
-        r = t[name].reshape(-1)
-        finite = np.isfinite(r)
-        scale = float(np.max(np.abs(r[finite]), initial=0.0))
-        evidence = _Evidence(
-            name=name,
-            shape=value.shape,
-            indices=np.arange(value.size),
-            g=g[name].reshape(-1),
-            low=np.where(finite, r, -np.inf),
-            high=np.where(finite, r, np.inf),
-            slack=np.full(value.size, tol.atol * scale),
-            rtol=tol.rtol,
-            value=value.reshape(-1),
-            failed=False,
-        )
-        evidence.failed = not bool(np.all(evidence.right(evidence.g)))
-        out[name] = evidence
-    return out
-
-
-def _from_coordinates(
-    measured: dict[str, Coordinates],
-    x: dict[str, NDArray[np.float64]],
-    failed: set[str],
-    rtol: float,
-) -> dict[str, _Evidence]:
-    out = {}
-    for name, c in measured.items():
-        middle = (c.low + c.high) / 2
-        slack = c.allowed - rtol * np.maximum(np.abs(c.analytic), np.abs(middle))
-        out[name] = _Evidence(
-            name=name,
-            shape=c.shape,
-            indices=c.indices,
-            g=c.analytic,
-            low=c.low,
-            high=c.high,
-            slack=np.maximum(slack, 0.0),
-            rtol=rtol,
-            value=x[name].reshape(-1)[c.indices],
-            failed=name in failed,
-        )
-    return out
-
-
-def diagnose(
+def diagnosis_of(
+    report: GradientReport,
     loss: Loss,
     grad: Grad,
     params: Params,
     *,
-    reference: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
     layers: Sequence[tuple[str, str]] | None = None,
-    **check_options: Any,
+    seed: int | np.random.Generator = 0,
+    trusted: str | None = None,
 ) -> Diagnosis:
-    """Name the defects of ``grad(params)``, each with its parameters and layer.
+    """The defects that ``report`` (a check of ``grad`` against ``loss`` at ``params``) shows.
 
-    ``loss``, ``grad`` and ``params`` as for ``check_gradients`` (whose options
-    ``check_options`` are passed on: ``rtol``, ``atol``, ``max_coordinates``, ``seed``...).
-    ``reference(params) -> dict`` gives trusted gradients; without it they are measured by
-    finite differences. ``layers``: [(weight name, bias name), ...], input layer first.
+    A report by coordinates is read as it is. One by directions says which parameters fail;
+    SAMPLE coordinates of each are then measured, from the gradient the report holds.
     """
-    return _diagnose(loss, grad, params, reference, layers, check_options)
-
-
-def _diagnose(
-    loss: Loss,
-    grad: Grad,
-    params: Params,
-    reference: Callable[[dict[str, Any]], Mapping[str, Any]] | None,
-    layers: Sequence[tuple[str, str]] | None,
-    check_options: dict[str, Any],
-    report: GradientReport | None = None,
-) -> Diagnosis:
-    """``diagnose``; ``report``, where given, is ``check_gradients``' report on the same
-    arguments, which the verdict on a large network then reuses instead of checking again."""
-    x = _float64_copies(params)
-    g, dtype = _gradient_at(grad, x)
+    x = float64_copies(params)
+    failed = {p.name for p in report.parameters if p.mismatched}
     undecided: list[str] = []
-    if reference is not None:
-        given = reference({k: v.copy() for k, v in x.items()})
-        t = {k: np.asarray(given[k], dtype=np.float64).reshape(x[k].shape) for k in x}
-        evidence = _from_reference(g, t, x, dtype)
-        trusted = "the reference gradient"
-    else:
-        total = sum(v.size for v in x.values())
-        limit = int(check_options.get("max_coordinates", 16_000))
-        seed = check_options.get("seed", 0)
-        tolerances = {k: check_options[k] for k in ("rtol", "atol") if k in check_options}
-        if total <= limit:
-            measured = measure_coordinates(loss, grad, x, seed=seed, **tolerances)
-            failed = {n for n, c in measured.items() if not bool(np.all(c.passed | c.set_aside))}
-            trusted = "finite differences over every coordinate"
-        else:
-            if report is None:
-                report = check_gradients(loss, grad, x, **check_options)
-            failed = {p.name for p in report.parameters if not p.passed} & set(x)
-            measured = measure_coordinates(loss, grad, x, samples=SAMPLE, seed=seed, **tolerances)
-            trusted = (
-                f"finite differences ({report.mode} for the verdict, {SAMPLE} coordinates "
-                "of each larger parameter for the kind)"
-            )
-        rtol = float(check_options.get("rtol") or tolerance_for(dtype).rtol)
-        evidence = _from_coordinates(measured, x, failed, rtol)
-        sampled = [e.name for e in evidence.values() if e.failed and not e.full]
-        if sampled:
-            undecided.append(
-                f"{', '.join(NEEDS_EVERY_COORDINATE)} for {', '.join(sampled)} "
-                f"(measured on {SAMPLE} coordinates, not every one)"
-            )
+    measured = report.parameters
+    if report.mode == "directional":
+        first = report.parameters[0]
+        tol = Tolerance(first.rtol, first.atol)
+        rng = np.random.default_rng(seed)
+        problem = problem_for(loss, grad, x, dict(report.gradient), "central", tol,
+                              rng.spawn(1)[0])  # fmt: skip
+        measured = measure(problem, "sample", samples=SAMPLE, rng=rng)
+        trusted = trusted or (
+            f"finite differences ({report.mode} for the verdict, {SAMPLE} coordinates "
+            "of each larger parameter for the kind)"
+        )
+    elif trusted is None:
+        trusted = (
+            "finite differences over every coordinate"
+            if report.mode == "all"
+            else f"finite differences ({report.mode} of the coordinates)"
+        )
+    evidence = {
+        p.name: _Evidence(p, x[p.name].reshape(-1)[p.comparisons.index], p.name in failed)
+        for p in measured
+        if p.name in x
+    }
+    sampled = [e.name for e in evidence.values() if e.failed and not e.full]
+    if sampled:
+        undecided.append(
+            f"{', '.join(NEEDS_EVERY_COORDINATE)} for {', '.join(sampled)} "
+            f"(measured on a sample of coordinates, not every one)"
+        )
     if not any(e.failed for e in evidence.values()):
         return Diagnosis(True, (), trusted, tuple(undecided))
     order = list(layers) if layers is not None else _layers_from_names(list(x))
@@ -542,14 +482,3 @@ def _l2_words(lam: float, name: str) -> str:
         f"short of {-lam:.6g} x {name}: the loss's L2 term is missing from the gradient, "
         "or has a smaller coefficient there"
     )
-
-
-def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> GradientReport:
-    """check_gradients, raising AssertionError with the report's table and the diagnosis
-    (what is wrong, where) when any parameter disagrees."""
-    __tracebackhide__ = True
-    report = check_gradients(loss, grad, params, **options)
-    if not report.passed:
-        diagnosis = _diagnose(loss, grad, params, None, None, options, report)
-        raise AssertionError(f"{report.summary()}\n{diagnosis}")
-    return report

@@ -1,11 +1,22 @@
-"""The structured result of a gradient check, and its readable form."""
+"""The record of a gradient check: every comparison of each parameter, and its readable form.
+
+A ``ParameterReport`` is made once, by the check (finite differences) or by ``compare_exact``
+(an exact gradient), and read as it is by the summary, the diagnosis and the audit.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-# What each mode can and cannot detect, as measured on the mutation suite (oracles/mutants.py)
-# and stated in every report's summary.
+import numpy as np
+from numpy.typing import NDArray
+
+ALL_PARAMETERS = "(all)"  # the directions over every parameter at once
+TINY = float(np.finfo(np.float64).tiny)
+
+# What each mode can and cannot detect (measured on tests/meta/mutants.py), for the summary.
 MODE_SCOPE = {
     "all": "every coordinate: any coordinate whose error exceeds the tolerance",
     "sample": "a random sample of coordinates: errors spread over many coordinates; an error "
@@ -16,57 +27,178 @@ MODE_SCOPE = {
 }
 
 
-@dataclass(frozen=True)
-class ParameterReport:
-    """The verdict on one parameter's gradient.
+@dataclass(frozen=True, eq=False)
+class Comparisons:
+    """One parameter's comparisons, one entry each (a coordinate, or a direction).
 
-    ``checked`` counts coordinates (mode ``all`` or ``sample``), directions (mode
-    ``directional``) or entries (autodiff); ``kinks`` counts those where a kink lay
-    within the step; ``set_aside`` those that could not be judged (a kink where no
-    measurement decides, or an oracle's value that is not finite). ``passed`` needs at
-    least one judged and every judged one within tolerance. ``max_relative_error`` is
-    max |a - n| / max(|a|, |n|, atol / rtol) over the judged ones: below ``rtol`` means
-    within tolerance. ``worst_index`` is the coordinate (or the direction number) where
-    the error against tolerance is largest, with ``analytic`` and ``numerical`` the two
-    values compared there; ``worst_nearby`` says they were measured at a point near the
-    one checked, off a kink that sits on it. ``resolution`` is the relative error an entry
-    (or direction) must exceed to be flagged here: the median over those judged of the
-    allowance over the value (finite differences: rtol and the step's rounding and
-    truncation floor; autodiff: float64 rounding).
+    ``index``: flat coordinate indices (direction numbers in mode directional). ``gradient``:
+    the gradient under test at x along each; [``low``, ``high``]: its right values at x (one
+    value off a kink; the valid range on one; unbounded where an exact reference is not
+    finite). ``analytic`` and ``numerical``: the two values compared, with allowance
+    ``allowed`` (``nearby``: measured near x, off a kink at x). ``directions``: each
+    direction, in mode directional.
+    """
+
+    index: NDArray[np.intp]
+    gradient: NDArray[np.float64]
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
+    allowed: NDArray[np.float64]
+    passed: NDArray[np.bool_]
+    set_aside: NDArray[np.bool_]
+    kink: NDArray[np.bool_]
+    nearby: NDArray[np.bool_]
+    directions: tuple[Any, ...] = field(default=(), repr=False)
+
+    @property
+    def judged(self) -> NDArray[np.bool_]:
+        """The comparisons that count: those not set aside."""
+        return ~self.set_aside
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterReport:
+    """The judgement of one parameter's gradient: its comparisons, and their tally.
+
+    ``passed`` needs at least one comparison judged and every judged one within
+    |a - n| <= rtol max(|a|, |n|) + atol (+ the differences' rounding noise).
     """
 
     name: str
     shape: tuple[int, ...]
     mode: str
-    checked: int
-    kinks: int
-    set_aside: int
-    max_abs_error: float
-    max_relative_error: float
-    worst_index: tuple[int, ...]
-    analytic: float
-    numerical: float
     rtol: float
     atol: float
-    passed: bool
-    worst_nearby: bool = False
-    resolution: float = float("nan")
+    comparisons: Comparisons
+
+    @property
+    def checked(self) -> int:
+        """Coordinates, directions or entries compared."""
+        return int(self.comparisons.index.size)
+
+    @property
+    def kinks(self) -> int:
+        """Comparisons where a kink lay within the step."""
+        return int(self.comparisons.kink.sum())
+
+    @property
+    def set_aside(self) -> int:
+        """Comparisons that could not be judged (a kink no measurement decides, or a reference
+        value that is not finite)."""
+        return int(self.comparisons.set_aside.sum())
 
     @property
     def judged(self) -> int:
-        """How many were judged: ``checked`` less ``set_aside``."""
+        """``checked`` less ``set_aside``."""
         return self.checked - self.set_aside
 
+    @property
+    def mismatched(self) -> int:
+        """Judged comparisons outside tolerance."""
+        c = self.comparisons
+        return int((c.judged & ~c.passed).sum())
 
-@dataclass(frozen=True)
+    @property
+    def passed(self) -> bool:
+        """At least one comparison judged, and none judged outside tolerance."""
+        return self.judged > 0 and self.mismatched == 0
+
+    def _errors(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        c = self.comparisons
+        error = np.abs(c.analytic - c.numerical)
+        floor = max(self.atol / self.rtol, TINY)
+        scale = np.maximum(np.maximum(np.abs(c.analytic), np.abs(c.numerical)), floor)
+        return error, scale
+
+    @property
+    def max_abs_error(self) -> float:
+        """max |a - n| over the judged comparisons."""
+        error, _ = self._errors()
+        return float(np.max(error[self.comparisons.judged], initial=0.0))
+
+    @property
+    def max_relative_error(self) -> float:
+        """max |a - n| / max(|a|, |n|, atol / rtol) over the judged comparisons: below rtol
+        means within tolerance."""
+        error, scale = self._errors()
+        return float(np.max((error / scale)[self.comparisons.judged], initial=0.0))
+
+    @property
+    def resolution(self) -> float:
+        """The relative error a comparison must exceed to be flagged: the median over those
+        judged of the allowance over the value."""
+        if self.judged == 0:
+            return float("nan")
+        _, scale = self._errors()
+        judged = self.comparisons.judged
+        return float(np.median((self.comparisons.allowed / scale)[judged]))
+
+    @property
+    def _worst(self) -> int:
+        """The comparison whose error is largest against its allowance (judged ones first)."""
+        c = self.comparisons
+        ratio = np.abs(c.analytic - c.numerical) / np.maximum(c.allowed, TINY)
+        pool = c.judged if self.judged else np.ones_like(c.judged)
+        return int(np.argmax(np.where(pool, ratio, -1.0)))
+
+    @property
+    def worst_index(self) -> tuple[int, ...]:
+        """The coordinate (or direction number) of the worst comparison."""
+        i = int(self.comparisons.index[self._worst])
+        if self.mode == "directional":
+            return (i,)
+        return tuple(int(j) for j in np.unravel_index(i, self.shape))
+
+    @property
+    def analytic(self) -> float:
+        """The gradient under test at the worst comparison."""
+        return float(self.comparisons.analytic[self._worst])
+
+    @property
+    def numerical(self) -> float:
+        """The value it was compared with there."""
+        return float(self.comparisons.numerical[self._worst])
+
+    @property
+    def worst_nearby(self) -> bool:
+        """The worst comparison was measured at a point near x, off a kink at x."""
+        return bool(self.comparisons.nearby[self._worst])
+
+    def along(self, gradient: Mapping[str, NDArray[Any]]) -> NDArray[np.float64]:
+        """Another gradient (a dict like the parameters) taken along each comparison."""
+        c = self.comparisons
+        if self.mode == "directional":
+            return np.array([d.dot(gradient) for d in c.directions])
+        return np.asarray(gradient[self.name], dtype=np.float64).reshape(-1)[c.index]
+
+    def mismatch(self) -> str:
+        """numpy.testing's account of a failure: how many mismatch, the largest differences,
+        both tolerances, and the worst comparison."""
+        where = " (near the point, off its kink)" if self.worst_nearby else ""
+        what = "directions" if self.mode == "directional" else "entries"
+        share = 100 * self.mismatched / max(self.judged, 1)
+        return (
+            f"{self.name}: mismatched {what}: {self.mismatched} / {self.judged} ({share:.3g}%); "
+            f"max absolute difference {self.max_abs_error:.3e}, max relative difference "
+            f"{self.max_relative_error:.3e}; rtol {self.rtol:.1e}, atol {self.atol:.1e}; worst "
+            f"at {self.worst_index}{where}: analytic {self.analytic:.10g} vs numerical "
+            f"{self.numerical:.10g}"
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class GradientReport:
-    """A whole check: one ParameterReport per parameter, and how it was made."""
+    """A whole check: one ParameterReport per parameter, how it was made, and the gradient
+    under test at the point (float64)."""
 
     oracle: str
     method: str
     mode: str
     gradient_dtype: str
     parameters: tuple[ParameterReport, ...]
+    gradient: Mapping[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -80,12 +212,12 @@ class GradientReport:
 
     @property
     def failed(self) -> tuple[str, ...]:
-        """The names of the parameters whose gradient disagrees or could not be judged."""
+        """The parameters whose gradient disagrees or could not be judged."""
         return tuple(p.name for p in self.parameters if not p.passed)
 
     @property
     def undecided(self) -> tuple[str, ...]:
-        """The names of the parameters none of whose entries or directions was judged."""
+        """The parameters none of whose comparisons was judged."""
         return tuple(p.name for p in self.parameters if p.judged == 0)
 
     def __getitem__(self, name: str) -> ParameterReport:
@@ -95,38 +227,61 @@ class GradientReport:
         raise KeyError(name)
 
     def summary(self) -> str:
-        """A table, one row per parameter, then the verdict."""
-        head = (
+        """A table, one row per parameter, then each mismatch and the verdict."""
+        lines = [
             f"gradient check by {self.oracle} ({self.method}, mode {self.mode}, "
-            f"gradient dtype {self.gradient_dtype})\n"
-            f"mode {self.mode} detects {MODE_SCOPE.get(self.mode, MODE_SCOPE['autodiff'])}"
-        )
-        rows = [
+            f"gradient dtype {self.gradient_dtype})\nmode {self.mode} detects {self.detects}",
             f"{'param':<6} {'shape':<12} {'checked':>8} {'kinks':>6} {'set aside':>9} "
-            f"{'max abs err':>12} {'max rel err':>12} {'rtol':>8}  "
-            "worst index: analytic vs numerical  verdict"
+            f"{'mismatched':>10} {'max abs err':>12} {'max rel err':>12} {'rtol':>8} "
+            f"{'atol':>8}  worst index: analytic vs numerical  verdict",
         ]
         for p in self.parameters:
             where = " (near the point, off its kink)" if p.worst_nearby else ""
             verdict = "ok" if p.passed else ("UNJUDGED" if p.judged == 0 else "WRONG")
-            rows.append(
+            lines.append(
                 f"{p.name:<6} {'x'.join(map(str, p.shape)):<12} {p.checked:>8} {p.kinks:>6} "
-                f"{p.set_aside:>9} {p.max_abs_error:>12.3e} {p.max_relative_error:>12.3e} "
-                f"{p.rtol:>8.1e}  {p.worst_index}{where}: {p.analytic:.10g} vs "
-                f"{p.numerical:.10g}  {verdict}"
+                f"{p.set_aside:>9} {p.mismatched:>10} {p.max_abs_error:>12.3e} "
+                f"{p.max_relative_error:>12.3e} {p.rtol:>8.1e} {p.atol:>8.1e}  "
+                f"{p.worst_index}{where}: {p.analytic:.10g} vs {p.numerical:.10g}  {verdict}"
             )
-        wrong = [p.name for p in self.parameters if not p.passed and p.judged > 0]
-        lines = [head, *rows]
         set_aside = sum(p.set_aside for p in self.parameters)
         if set_aside:
             lines.append(
                 f"{set_aside} set aside: not judged (a kink where no measurement decides, or "
                 "a reference value that is not finite); they count neither for nor against"
             )
+        wrong = [p for p in self.parameters if p.mismatched]
+        lines += [p.mismatch() for p in wrong]
         if self.passed:
             lines.append("all gradients agree")
         if wrong:
-            lines.append(f"gradient of {', '.join(wrong)} disagrees")
+            lines.append(f"gradient of {', '.join(p.name for p in wrong)} disagrees")
         if self.undecided:
             lines.append(f"gradient of {', '.join(self.undecided)} could not be judged at all")
         return "\n".join(lines)
+
+
+def comparisons(
+    measured: list[Any], index: list[int], gradient: list[float], directions: tuple[Any, ...] = ()
+) -> Comparisons:
+    """Comparisons from a list of ``oracles.kinks.Measured``, their indices, and the gradient
+    under test at x along each."""
+    limits = [m.limits or (m.numerical,) for m in measured]
+
+    def array(values: list[Any], dtype: Any = np.float64) -> NDArray[Any]:
+        return np.array(values, dtype=dtype)
+
+    return Comparisons(
+        index=array(index, np.intp),
+        gradient=array(gradient),
+        low=array([min(lim) for lim in limits]),
+        high=array([max(lim) for lim in limits]),
+        analytic=array([m.analytic for m in measured]),
+        numerical=array([m.numerical for m in measured]),
+        allowed=array([m.allowed for m in measured]),
+        passed=array([m.passed for m in measured], bool),
+        set_aside=array([m.set_aside for m in measured], bool),
+        kink=array([m.kink for m in measured], bool),
+        nearby=array([m.nearby for m in measured], bool),
+        directions=directions,
+    )

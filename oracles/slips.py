@@ -1,32 +1,19 @@
-"""``diagnose_network``: for a network whose architecture is known, name the slip.
+"""Named slips of a hand-written backward, for a softmax cross-entropy MLP.
 
-Beyond ``diagnose``'s kinds, a known architecture (sizes, hidden activation, softmax and
-cross-entropy output, examples as columns) lets each slip that hand-written derivations
-commonly make be tested as an exact hypothesis: the gradients that backward would give with
-that slip, at one layer or at every layer, matched to the hand-written ones to rounding.
-A match names the slip and its layer, in words a learner can act on. With JAX, it also
-tells a backward that is right for a forward departing from the network described (kind
-``forward``) from one that is the described network's gradient but not that of the code's
-own loss, which carries a numerical guard (kind ``numerical_guard``).
+``slipped_gradients`` is that backward, examples as columns; naming a slip of ``SLIPS`` makes
+it at the layers given. Each is an exact hypothesis that ``diagnose_network`` tests.
 
 Shapes: X (n_0, m), y (m,) integer labels, W_k (n_k, n_{k-1}), b_k (n_k, 1).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.diagnosis import Defect, Diagnosis, diagnose
-from oracles.tolerances import autodiff_tolerance_for
-from reference_nn.network import Network
-
-__all__ = ["SLIPS", "diagnose_network", "slipped_gradients"]
+__all__ = ["SLIPS", "hypotheses", "layer_words", "slipped_gradients"]
 
 Array = NDArray[np.float64]
 
@@ -130,7 +117,7 @@ def slipped_gradients(
     return {name: grads[name] for name in params}
 
 
-def _hypotheses(sizes: tuple[int, ...]) -> Iterator[tuple[str, frozenset[int]]]:
+def hypotheses(sizes: tuple[int, ...]) -> Iterator[tuple[str, frozenset[int]]]:
     """Every (slip, layers) to try: each slip at each layer where it can sit, then at all."""
     L = len(sizes) - 1
     where = {
@@ -150,107 +137,10 @@ def _hypotheses(sizes: tuple[int, ...]) -> Iterator[tuple[str, frozenset[int]]]:
             yield slip, frozenset(layers)
 
 
-def _close(
-    a: Mapping[str, Array], b: Mapping[str, Array], rtol: float, scale: Mapping[str, Array]
-) -> bool:
-    """Every finite entry of ``b`` matches ``a`` to ``rtol`` of the largest entry of
-    ``scale`` (the right gradient: a slip may leave a parameter at rounding level)."""
-    for k in b:
-        finite = np.isfinite(b[k])
-        size = float(np.max(np.abs(scale[k][np.isfinite(scale[k])]), initial=0.0))
-        if not np.all(np.abs(a[k][finite] - b[k][finite]) <= rtol * size + 1e-300):
-            return False
-    return True
-
-
-def _layer_words(layers: frozenset[int]) -> str:
+def layer_words(layers: frozenset[int]) -> str:
+    """Where a slip sits, in words."""
     if not layers:
         return "output layer"
     if len(layers) > 1:
         return f"layers {', '.join(map(str, sorted(layers)))}"
     return f"layer {next(iter(layers))}"
-
-
-def diagnose_network(
-    net: Network,
-    params: Mapping[str, NDArray[Any]],
-    X: NDArray[Any],
-    y: NDArray[Any],
-    *,
-    rtol: float = 1e-9,
-) -> Diagnosis:
-    """``diagnose`` for ``net``'s hand-written gradients at ``params`` on X (n_0, m) and y (m,),
-    with the named slips of SLIPS tested against them (each match to ``rtol`` of the
-    parameter's largest entry is a defect of kind ``slip``); with JAX, the trusted gradient
-    is jax.grad of the network's own forward, and the described network's is compared too."""
-    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    X64 = np.asarray(X, dtype=np.float64)
-    spec = net.spec
-    g = {k: np.asarray(v, dtype=np.float64) for k, v in net.gradients(p, X64, y).items()}
-    own = described = None
-    try:
-        importlib.import_module("jax")
-    except ImportError:
-        pass
-    else:
-        from oracles.jax_oracle import jax_gradients
-
-        own = jax_gradients(net, p, X64, y, "own_forward")
-        described = jax_gradients(net, p, X64, y, "independent")
-
-    def hand_written(q: dict[str, Any]) -> dict[str, Any]:
-        return dict(net.gradients(q, X64, y))
-
-    def loss(q: dict[str, Any]) -> float:
-        return float(net.loss(q, X64, y))
-
-    if own is not None and described is not None:
-        tol = autodiff_tolerance_for(np.float64)
-        own_ok = _close(g, own, tol.rtol * 10, own)
-        described_ok = _close(g, described, tol.rtol * 10, described)
-        if own_ok and described_ok:
-            return Diagnosis(True, (), "jax.grad of its own forward and of the network described")
-        if own_ok:
-            wrong = tuple(
-                k for k in g if not _close({k: g[k]}, {k: described[k]}, tol.rtol * 10, described)
-            )
-            return Diagnosis(False, (Defect(
-                "forward", wrong,
-                "the backward is the derivative of the code's own forward pass, but that forward "
-                "is not the network described (an activation or softmax computed otherwise)",
-            ),), "jax.grad of its own forward and of the network described")  # fmt: skip
-        if described_ok:
-            return Diagnosis(False, (Defect(
-                "numerical_guard", tuple(g),
-                "the gradient is that of the network described, not of the code's own loss: "
-                "they differ by a numerical guard (an epsilon inside a log or an exp) that the "
-                "gradient does not follow",
-            ),), "jax.grad of its own forward and of the network described")  # fmt: skip
-        found = replace(
-            diagnose(loss, hand_written, p, reference=lambda q: own),
-            trusted="jax.grad of the code's own forward pass",
-        )
-    else:
-        found = diagnose(loss, hand_written, p)
-    if found.correct:
-        return found
-    L = spec.num_layers
-    right = slipped_gradients(p, X64, y, spec.hidden_activation)
-    slips = []
-    for slip, layers in _hypotheses(spec.sizes):
-        candidate = slipped_gradients(p, X64, y, spec.hidden_activation, slip, layers)
-        if _close(candidate, right, rtol, right) or not _close(g, candidate, rtol, right):
-            continue  # no slip at all here, or not this one
-        changed = tuple(k for k in g if not _close({k: candidate[k]}, {k: right[k]}, rtol, right))
-        where = _layer_words(layers)
-        slips.append(
-            Defect(
-                "slip",
-                changed,
-                f"{where}: {SLIPS[slip][0]}",
-                layer=max(layers) if layers else L,
-                slip=slip,
-            )
-        )
-        break  # the first, most local match
-    return replace(found, defects=(*found.defects, *slips))

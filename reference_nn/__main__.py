@@ -1,4 +1,5 @@
-"""Command line: ``python -m reference_nn train NAME [options]``.
+"""Command line: ``python -m reference_nn train NAME [options]`` and ``reproduce``; the audit
+is ``python -m oracles.audit``.
 
 The library returns histories; printing, progress bars and files are done here only.
 """
@@ -70,56 +71,6 @@ def _train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_command(args: argparse.Namespace) -> int:
-    from oracles.audit import available_styles, run_audit
-    from oracles.audit_report import (
-        audit_json,
-        load_baseline,
-        markdown,
-        plots,
-        regressions,
-        terminal,
-    )
-    from oracles.findings import findings
-
-    baseline = load_baseline(Path(args.baseline)) if args.baseline else None
-    mnist = load_mnist(args.mnist_dir)
-    names = tuple(args.networks) if args.networks else tuple(NETWORKS)
-    styles, _ = available_styles()
-    total = len(names) * len(VARIANTS) * len(styles)
-
-    def advance(what: str) -> None:
-        bar.set_postfix_str(what)
-        bar.update(1)
-
-    with tqdm(total=total, desc="audit", unit="case") as bar:
-        audit = run_audit(mnist, names=names, progress=advance, consequences=not args.no_training)
-    found = findings(audit)
-    print(terminal(audit, found))
-    if args.json:
-        _write(Path(args.json), json.dumps(audit_json(audit), indent=1) + "\n")
-    if args.markdown:
-        _write(Path(args.markdown), markdown(audit, found))
-    if args.plots:
-        for path in plots(audit, found, Path(args.plots)):
-            print(f"wrote {path}")
-    status = 0 if audit.reference_passed and audit.harness_consistent else 1
-    if args.fail_on:
-        failing = ("wrong",) if args.fail_on == "wrong" else ("wrong", "inexact")
-        hit = sorted({v.network for v in audit.verdicts
-                      if v.variant == "published" and v.verdict in failing})  # fmt: skip
-        if hit:
-            print(f"--fail-on {args.fail_on}: {', '.join(hit)}")
-            status = 1
-    if baseline is not None:
-        broken = regressions(audit, baseline)
-        for line in broken:
-            print(f"REGRESSION: {line}")
-        print(f"baseline {args.baseline}: {len(broken)} rows that passed now fail")
-        status = status or (1 if broken else 0)
-    return status
-
-
 def _reproduce_command(args: argparse.Namespace) -> int:
     from reference_nn.reproduce import run_protocol
     from reference_nn.reproduce_report import table_markdown, write_reports
@@ -148,12 +99,6 @@ def _reproduce_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m reference_nn``."""
     parser = argparse.ArgumentParser(
@@ -176,36 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_parser.add_argument("--json", metavar="PATH", help="write the result as JSON here")
     train_parser.set_defaults(run=_train_command)
-
-    audit_parser = commands.add_parser(
-        "audit",
-        help="judge every document's hand-written gradients against finite differences and JAX",
-    )
-    audit_parser.add_argument(
-        "--networks", nargs="+", choices=sorted(NETWORKS), help="default: all five"
-    )
-    audit_parser.add_argument("--json", metavar="PATH", help="write every row as JSON here")
-    audit_parser.add_argument("--markdown", metavar="PATH", help="write a Markdown report here")
-    audit_parser.add_argument("--plots", metavar="DIR", help="write PNG figures here")
-    audit_parser.add_argument(
-        "--baseline",
-        metavar="PATH",
-        help="a JSON from an earlier --json: fail when a row that passed there fails now",
-    )
-    audit_parser.add_argument(
-        "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
-    )
-    audit_parser.add_argument(
-        "--fail-on",
-        choices=("wrong", "inexact"),
-        help="exit 1 when a published derivation has this verdict or worse",
-    )
-    audit_parser.add_argument(
-        "--no-training",
-        action="store_true",
-        help="skip training each defect's shortened protocol (its consequence is then null)",
-    )
-    audit_parser.set_defaults(run=_audit_command)
 
     reproduce_parser = commands.add_parser(
         "reproduce",

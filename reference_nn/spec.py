@@ -7,7 +7,7 @@ to JSON as it is. The registry of the five documents' specs is in ``networks.py`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Variant = Literal["reference", "published"]
@@ -195,3 +195,15 @@ class NetworkSpec:
         if variant == "published":
             return self.published
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+
+    def reverted(self, *departures: str) -> NetworkSpec | None:
+        """This spec with the departures named (by ``what``) reverted: each concerned field of
+        the published derivation set to the reference's; None when one names no such field."""
+        published = self.published
+        for what in departures:
+            departure = next((d for d in self.departures if d.what == what), None)
+            if departure is None or not hasattr(published, departure.concerns):
+                return None
+            reference = getattr(self.reference, departure.concerns)
+            published = replace(published, **{departure.concerns: reference})
+        return replace(self, published=published)

@@ -11,6 +11,10 @@ from numpy.typing import NDArray
 
 from reference_nn.network import Network, Params
 
+# Derivation fields the parameter update never reads: ``train`` evaluates the loss only to log
+# it, so two derivations that differ only here train to the same parameters, bit for bit.
+NOT_READ_BY_UPDATE = frozenset({"loss"})
+
 
 @dataclass(frozen=True)
 class LogEntry:

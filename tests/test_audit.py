@@ -6,13 +6,12 @@ import contextlib
 import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from oracles.audit.__main__ import main
 from reference_nn import recipe
-from reference_nn.__main__ import main
 from tests.helpers import mnist_dir
 
 NAME = "relu_10_10"  # the smallest network: every coordinate is checked
@@ -38,7 +37,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory):
         "passed": True,
     }
     baseline.write_text(json.dumps({"results": [claimed]}))
-    argv = ["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir())]
+    argv = ["--networks", NAME, "--mnist-dir", str(mnist_dir())]
     argv += ["--json", str(folder / "a.json"), "--markdown", str(folder / "a.md")]
     argv += ["--plots", str(folder / "plots"), "--baseline", str(baseline), "--fail-on", "wrong"]
     return folder, argv
@@ -115,16 +114,16 @@ def test_audit_rows_reports_and_regression(run) -> None:
 @SHARED_AUDIT
 @pytest.mark.mnist
 def test_a_baseline_compares_row_by_row(run) -> None:
-    from oracles.audit_report import regressions
+    from oracles.audit.report import regressions
 
     folder, _, _ = run
     report = json.loads((folder / "a.json").read_text())
-    audit = SimpleNamespace(rows=[_row(r) for r in report["results"]])
-    assert regressions(audit, report) == []
+    now = json.loads((folder / "a.json").read_text())["results"]
+    assert regressions(now, report) == []
     for row in report["results"]:
         if row["variant"] == "published" and row["parameter"] == "b2":
             row["passed"] = True
-    named = regressions(audit, report)
+    named = regressions(now, report)
     assert len(named) == len(
         {(r["style"], r["oracle"], r["formulation"]) for r in report["results"]}
     )
@@ -132,12 +131,6 @@ def test_a_baseline_compares_row_by_row(run) -> None:
         line.startswith(f"{NAME}/published/") and line.split(": ")[0].endswith("/b2")
         for line in named
     )
-
-
-def _row(data):
-    from oracles.audit import Row
-
-    return Row(**{**data, "worst_index": tuple(data["worst_index"])})
 
 
 @pytest.mark.mnist
@@ -148,7 +141,7 @@ def test_a_broken_reference_gradient_fails_the_audit(monkeypatch, capsys) -> Non
         return np.broadcast_to(dZ.sum(axis=0).mean(), (dZ.shape[0], 1))
 
     monkeypatch.setitem(recipe.BIAS_GRADIENTS, "per_unit", broken)
-    status = main(["audit", "--networks", NAME, "--mnist-dir", str(mnist_dir()), "--no-training"])
+    status = main(["--networks", NAME, "--mnist-dir", str(mnist_dir()), "--no-training"])
     out = capsys.readouterr().out
     assert status == 1
     assert "REFERENCE GRADIENT WRONG" in out and "SOME ARE WRONG" in out
@@ -157,7 +150,7 @@ def test_a_broken_reference_gradient_fails_the_audit(monkeypatch, capsys) -> Non
 def test_a_bad_baseline_is_named(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert main(["audit", "--networks", NAME, "--baseline", str(bad)]) == 2
+    assert main(["--networks", NAME, "--baseline", str(bad)]) == 2
     assert "not a readable audit JSON" in capsys.readouterr().err
 
 
@@ -168,15 +161,15 @@ def test_the_audit_names_each_published_defect_without_the_departures_list(monke
     import importlib
     from dataclasses import replace
 
-    from oracles.audit import run_audit
-    from oracles.findings import findings
+    from oracles.audit.findings import findings
+    from oracles.audit.run import run_audit
     from reference_nn import NETWORKS
     from reference_nn.data import load_mnist
 
     names = ("relu_10_10", "sigmoid_16_16", "relu_532")
     emptied = {name: replace(spec, departures=()) for name, spec in NETWORKS.items()}
-    for module in ("oracles.audit", "oracles.audit_report", "oracles.findings",
-                   "reference_nn.network"):  # fmt: skip
+    for module in ("oracles.audit.run", "oracles.audit.report", "oracles.audit.findings",
+                   "oracles.audit.verdicts", "reference_nn.network"):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), "NETWORKS", emptied)
     audit = run_audit(load_mnist(mnist_dir(), progress=False), names=names)
     assert audit.attributions == []  # nothing to revert: no departure is known
@@ -200,13 +193,13 @@ def _audit_of(monkeypatch, spec):
     """run_audit of ``spec`` alone, as if it were the registry's entry for its name."""
     import importlib
 
-    from oracles.audit import run_audit
+    from oracles.audit.run import run_audit
     from reference_nn import NETWORKS
     from reference_nn.data import load_mnist
 
     patched = {**NETWORKS, spec.name: spec}
-    for module in ("oracles.audit", "oracles.audit_report", "oracles.findings",
-                   "reference_nn.network"):  # fmt: skip
+    for module in ("oracles.audit.run", "oracles.audit.report", "oracles.audit.findings",
+                   "oracles.audit.verdicts", "reference_nn.network"):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), "NETWORKS", patched)
     mnist = load_mnist(mnist_dir(), progress=False)
     return run_audit(mnist, names=(spec.name,), consequences=False)
@@ -251,9 +244,9 @@ def test_a_disagreement_that_resolution_does_not_explain_fails_the_audit(monkeyp
     """A JAX oracle off by 1e-3 (a harness bug): finite differences resolve 1e-6 along the
     directions they measure, so they could not have passed such an error; the audit says
     the oracles contradict each other and exits 1, though every gradient is right."""
-    import oracles.jax_oracle
+    import oracles.audit.jax_oracle
 
-    right = oracles.jax_oracle.jax_gradients
+    right = oracles.audit.jax_oracle.jax_gradients
 
     def off(net, params, X, y, formulation="own_forward"):
         grads = right(net, params, X, y, formulation)
@@ -261,8 +254,8 @@ def test_a_disagreement_that_resolution_does_not_explain_fails_the_audit(monkeyp
             {k: g * (1 + 1e-3) for k, g in grads.items()} if formulation == "own_forward" else grads
         )
 
-    monkeypatch.setattr(oracles.jax_oracle, "jax_gradients", off)
-    status = main(["audit", "--networks", "relu_16_16", "--mnist-dir", str(mnist_dir()),
+    monkeypatch.setattr(oracles.audit.jax_oracle, "jax_gradients", off)
+    status = main(["--networks", "relu_16_16", "--mnist-dir", str(mnist_dir()),
                    "--no-training"])  # fmt: skip
     out = capsys.readouterr().out
     assert status == 1

@@ -14,14 +14,14 @@ from oracles import (
     LowPrecisionGradientWarning,
     assert_gradients,
     check_gradients,
+    compare_gradients,
 )
-from oracles.check import SCREEN
 from oracles.differences import estimates
-from oracles.jax_oracle import compare_gradients
-from oracles.mutants import Architecture, gradients, init, loss
+from oracles.measure import SCREEN
 from reference_nn import NETWORKS, VARIANTS, network
 from reference_nn.protocol import prepare
 from tests.helpers import document_warnings
+from tests.meta.mutants import Architecture, gradients, init, loss
 
 # -- toy functions with known gradients ---------------------------------------------------------
 
@@ -432,7 +432,7 @@ def test_every_coordinate_of_relu_10_10_passes(batches) -> None:
 )
 @pytest.mark.parametrize(("name", "variant"), CASES)
 def test_jax_judges_every_network_as_measured(name, variant, style, formulation, batches) -> None:
-    from oracles.jax_oracle import check_against_jax
+    from oracles.audit.jax_oracle import check_against_jax
 
     net = network(name, style=style, variant=variant)
     X, y = batches[name, variant]
@@ -448,7 +448,7 @@ def test_jax_judges_every_network_as_measured(name, variant, style, formulation,
 def test_jax_oracle_catches_a_wrong_forward_that_own_forward_cannot() -> None:
     """A recipe whose forward and backward are consistently wrong passes own_forward
     but fails against the independent formulation."""
-    from oracles.jax_oracle import check_against_jax
+    from oracles.audit.jax_oracle import check_against_jax
 
     net = network("sigmoid_16_16", variant="published")
     rng = np.random.default_rng(0)

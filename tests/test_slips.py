@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from oracles.slips import SLIPS, _hypotheses, diagnose_network, slipped_gradients
+from oracles.audit.network_diagnosis import diagnose_network
+from oracles.slips import SLIPS, hypotheses, slipped_gradients
 from reference_nn import NETWORKS
 from reference_nn.network import build
 
@@ -40,7 +41,7 @@ def _problem(document: str, seed: int = 0):
 CASES = [
     (document, slip, layers)
     for document in ("sigmoid_16_16", "relu_16_16")
-    for slip, layers in _hypotheses(SIZES)
+    for slip, layers in hypotheses(SIZES)
 ]
 
 

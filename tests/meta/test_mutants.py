@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from oracles import check_gradients
-from oracles.mutants import (
+from tests.meta.mutants import (
     ARCHITECTURES,
     EQUIVALENTS,
     KINKS,

@@ -1,8 +1,5 @@
-"""The audit's records: what it measured, one dataclass per kind of measurement.
-
-Everything that reads an audit (findings, verdicts, reports) imports these; this module
-imports none of them, so the arrows between the audit's modules point one way.
-"""
+"""The audit's records: what it measured, one dataclass per kind of measurement; a gradient
+row refers to the check's own ``ParameterReport``."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from oracles.diagnosis import Diagnosis
+from oracles.report import ParameterReport
 from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
 
 EXAMPLES = 64
@@ -18,40 +16,61 @@ DIRECTIONS = 16
 MAX_COORDINATES = 8_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Row:
-    """One parameter's verdict from one oracle, for one network, variant and style."""
+    """One oracle's judgement of one parameter, for one network, variant and style: the
+    check's own record, and where it was made."""
 
     network: str
     variant: str
     style: str
     oracle: str
     formulation: str
-    parameter: str
-    max_relative_error: float
-    max_abs_error: float
-    passed: bool
-    mode: str
-    checked: int
-    kinks: int
-    set_aside: int
-    worst_index: tuple[int, ...]
-    analytic: float
-    numerical: float
-    rtol: float
-    resolution: float
+    report: ParameterReport
+
+    @property
+    def parameter(self) -> str:
+        return self.report.name
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+    @property
+    def max_relative_error(self) -> float:
+        return self.report.max_relative_error
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
         """What identifies this row across runs (for --baseline)."""
-        return (
-            self.network,
-            self.variant,
-            self.style,
-            self.oracle,
-            self.formulation,
-            self.parameter,
-        )
+        return (self.network, self.variant, self.style, self.oracle, self.formulation,
+                self.parameter)  # fmt: skip
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as the JSON's ``results`` list gives it."""
+        p = self.report
+        return {
+            "network": self.network,
+            "variant": self.variant,
+            "style": self.style,
+            "oracle": self.oracle,
+            "formulation": self.formulation,
+            "parameter": p.name,
+            "max_relative_error": p.max_relative_error,
+            "max_abs_error": p.max_abs_error,
+            "passed": p.passed,
+            "mode": p.mode,
+            "checked": p.checked,
+            "kinks": p.kinks,
+            "set_aside": p.set_aside,
+            "mismatched": p.mismatched,
+            "worst_index": list(p.worst_index),
+            "analytic": p.analytic,
+            "numerical": p.numerical,
+            "rtol": p.rtol,
+            "atol": p.atol,
+            "resolution": p.resolution,
+        }
 
 
 @dataclass(frozen=True)
@@ -124,7 +143,6 @@ class Audit:
     skipped: dict[str, str] = field(default_factory=dict)
     modes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    mnist: Any = field(default=None, repr=False)
     diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
     consistency: list[Consistency] = field(default_factory=list)
     consequences: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.check import check_gradients
-from oracles.diagnosis import diagnose
+from oracles import check_gradients, diagnose
 
 Array = NDArray[np.float64]
 Params = dict[str, Array]

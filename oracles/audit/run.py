@@ -1,27 +1,24 @@
 """The derivation audit: every document x variant x style x oracle x parameter, measured.
 
-For each network it takes the first ``examples`` training columns of the document's own
-protocol and the document's own initialisation (seed ``seed``), in float64, and judges
-each style's hand-written gradients against finite differences and against JAX. It also
-probes each variant's primitives for the properties the test suite checks. Every verdict
-comes from a measurement; the findings are composed from those measurements and from
-the spec's list of where the published code departs, with its passage.
+Each network is judged on the first EXAMPLES training columns of its document's protocol at
+its document's initialisation (seed 0), in float64: each style's hand-written gradients
+against finite differences and JAX, each variant's primitives against the properties the
+test suite checks, and each published failure re-measured with one departure reverted.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 import scipy.special
 
-from oracles.check import ALL_PARAMETERS, Judgement, check_gradients, judge_gradients
-from oracles.records import (
+from oracles import check_gradients, compare_gradients
+from oracles.audit.network_diagnosis import diagnose_network
+from oracles.audit.records import (
     DIRECTIONS,
     EXAMPLES,
     MAX_COORDINATES,
@@ -31,9 +28,9 @@ from oracles.records import (
     Probe,
     Row,
 )
-from oracles.report import GradientReport
-from oracles.slips import diagnose_network
-from oracles.verdicts import causes_to_measure, consequence, decide, reverted_spec
+from oracles.audit.verdicts import add_consequences, decide
+from oracles.optional import missing
+from oracles.report import ALL_PARAMETERS, GradientReport
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason
 from reference_nn.network import Network, build, network
@@ -48,26 +45,7 @@ def _rows(
     report: GradientReport, name: str, variant: str, style: str, oracle: str, formulation: str
 ) -> Iterator[Row]:
     for p in report.parameters:
-        yield Row(
-            network=name,
-            variant=variant,
-            style=style,
-            oracle=oracle,
-            formulation=formulation,
-            parameter=p.name,
-            max_relative_error=p.max_relative_error,
-            max_abs_error=p.max_abs_error,
-            passed=p.passed,
-            mode=p.mode,
-            checked=p.checked,
-            kinks=p.kinks,
-            set_aside=p.set_aside,
-            worst_index=p.worst_index,
-            analytic=p.analytic,
-            numerical=p.numerical,
-            rtol=p.rtol,
-            resolution=p.resolution,
-        )
+        yield Row(name, variant, style, oracle, formulation, p)
 
 
 @contextmanager
@@ -89,14 +67,6 @@ def available_styles() -> tuple[tuple[str, ...], dict[str, str]]:
     return ("loop", "vectorized"), {"gpu": reason}
 
 
-def _jax_reason() -> str | None:
-    try:
-        importlib.import_module("jax")
-    except ImportError as exc:
-        return f"JAX does not import ({exc}); install the 'jax' extra"
-    return None
-
-
 def run_audit(
     mnist: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     *,
@@ -104,15 +74,15 @@ def run_audit(
     progress: Callable[[str], None] | None = None,
     consequences: bool = True,
 ) -> Audit:
-    """Measure every network x variant x available style x oracle on ``mnist``; judge each
-    parameter (``oracles.verdicts``) and, with ``consequences``, train each published defect's
-    shortened protocol with and without it."""
+    """Measure every network x variant x available style x oracle on ``mnist`` and judge each
+    parameter (``oracles.audit.verdicts``); with ``consequences``, also train each published
+    defect's shortened protocol with and without it (``add_consequences``)."""
     started = time.perf_counter()
     styles, skipped = available_styles()
-    jax_reason = _jax_reason()
+    jax_reason = missing("jax")
     if jax_reason:
         skipped["jax"] = jax_reason
-    audit = Audit(styles=styles, skipped=skipped, mnist=mnist)
+    audit = Audit(styles=styles, skipped=skipped)
     for name in names:
         spec = NETWORKS[name]
         audit.modes[name] = (
@@ -141,13 +111,7 @@ def run_audit(
     audit.seconds = time.perf_counter() - started
     audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions)
     if consequences:
-        for name, cause in sorted(causes_to_measure(audit.verdicts)):
-            spec = NETWORKS[name]
-            reverted = reverted_spec(spec, cause)
-            audit.consequences[name, cause] = (
-                None if reverted is None else consequence(spec, reverted, mnist)
-            )
-        audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions, audit.consequences)
+        add_consequences(audit, mnist)
     return audit
 
 
@@ -164,7 +128,7 @@ def _audit_style(
     with _published_overflow(variant):
         # Finite differences of the vectorised loss: the loop style's own loss equals it to
         # 1e-12 (tested) and is 30 times slower to evaluate.
-        fd, judgements = judge_gradients(
+        fd = check_gradients(
             lambda p: judge.loss(p, X, y),
             lambda p: net.gradients(p, X, y),
             params,
@@ -174,22 +138,21 @@ def _audit_style(
         for row in _rows(fd, name, variant, style, "finite_difference", ""):
             (audit.combined if row.parameter == ALL_PARAMETERS else audit.rows).append(row)
         if with_jax:
-            from oracles.jax_oracle import FORMULATIONS, compare_gradients, jax_gradients
+            from oracles.audit.jax_oracle import FORMULATIONS, jax_gradients
 
-            analytic = net.gradients(params, X, y)
+            analytic = fd.gradient
             for formulation in FORMULATIONS:
                 trusted = jax_gradients(net, params, X, y, formulation)
                 report = compare_gradients(analytic, trusted, oracle=f"jax ({formulation})")
                 audit.rows.extend(_rows(report, name, variant, style, "jax", formulation))
                 if formulation == "own_forward":
                     where = (name, variant, style)
-                    audit.consistency.extend(_consistency(where, fd, judgements, report, trusted))
+                    audit.consistency.extend(_consistency(where, fd, report, trusted))
 
 
 def _consistency(
     where: tuple[str, str, str],
     fd: GradientReport,
-    judgements: dict[str, list[Judgement]],
     jax: GradientReport,
     trusted: dict[str, np.ndarray],
 ) -> Iterator[Consistency]:
@@ -208,11 +171,9 @@ def _consistency(
         if p.passed:
             # JAX's error along each coordinate or direction the differences measured, as a
             # fraction of what they resolve there (their allowance): over 1, they saw it.
-            seen = [
-                abs(j.analytic - j.along(trusted)) / j.allowed
-                for j in judgements[p.name] if not j.set_aside and j.along is not None
-            ]  # fmt: skip
-            worst = max((r for r in seen if np.isfinite(r)), default=0.0)
+            c = p.comparisons
+            seen = list((np.abs(c.gradient - p.along(trusted)) / c.allowed)[c.judged])
+            worst = max((float(r) for r in seen if np.isfinite(r)), default=0.0)
             explained = worst <= 1
             detail = (
                 f"along every one of the {len(seen)} coordinates or directions finite "
@@ -316,13 +277,11 @@ def probe_primitives(
 def _reverted(spec: NetworkSpec) -> Iterator[tuple[Departure, NetworkSpec]]:
     """For each departure that names a primitive, the spec with that primitive reverted."""
     for departure in spec.departures:
-        field_name = departure.concerns
-        if field_name not in REVERSIBLE:
+        if departure.concerns not in REVERSIBLE:
             continue
-        reference = getattr(spec.reference, field_name)
-        if getattr(spec.published, field_name) == reference:
-            continue
-        yield departure, replace(spec, published=replace(spec.published, **{field_name: reference}))
+        reverted = spec.reverted(departure.what)
+        if reverted is not None and reverted.published != spec.published:
+            yield departure, reverted
 
 
 def _gradient_error(
@@ -337,7 +296,7 @@ def _gradient_error(
     net = build(spec, variant="published")
     with _published_overflow("published"):
         if with_jax:
-            from oracles.jax_oracle import Formulation, check_against_jax
+            from oracles.audit.jax_oracle import Formulation, check_against_jax
 
             formulation: Formulation = "own_forward" if check == "backward" else "independent"
             report = check_against_jax(net, params, X, y, formulation)

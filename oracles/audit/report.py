@@ -1,9 +1,9 @@
-"""The audit as a person reads it: terminal tables, Markdown, PNG figures; and --baseline."""
+"""The audit as a person reads it: terminal tables, Markdown, PNG figures; and --baseline.
+Everything here formats what the audit measured; nothing is measured here."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from oracles.audit.findings import findings
+from oracles.audit.records import Audit, Row, Verdict
 from oracles.diagnosis import Diagnosis
-from oracles.findings import findings
-from oracles.records import Audit, Row, Verdict
 from reference_nn import NETWORKS, VARIANTS
 
 ORACLE_COLUMNS = (
@@ -27,7 +27,7 @@ def _cell(rows: list[Row]) -> str:
     if not rows:
         return "-"
     worst = max(rows, key=lambda r: r.max_relative_error)
-    mark = "ok" if all(r.passed for r in rows) else "WRONG"
+    mark = "ok" if all(r.passed for r in rows) else "fails"
     return f"{worst.max_relative_error:.1e} {mark}"
 
 
@@ -81,8 +81,8 @@ def _diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
 def audit_json(audit: Audit) -> dict[str, Any]:
     """The JSON document written by --json."""
     return {
-        "results": [asdict(r) for r in audit.rows],
-        "combined_directions": [asdict(r) for r in audit.combined],
+        "results": [r.as_json() for r in audit.rows],
+        "combined_directions": [r.as_json() for r in audit.combined],
         "properties": [asdict(p) for p in audit.probes],
         "attributions": [asdict(a) for a in audit.attributions],
         "findings": findings(audit),
@@ -198,9 +198,9 @@ def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
     out = ["# Derivation audit", "", "```", summary(audit, found), "```", ""]
     out.append(
         "Cells give the maximum relative error over the parameter's checked coordinates or "
-        "directions, and the verdict. FD: finite differences; JAX-own: jax.grad of the "
-        "variant's own forward and loss; JAX-ind: jax.grad of the network the document "
-        "describes, written independently in jax.nn."
+        "directions, and whether that oracle passes it (ok / fails). FD: finite "
+        "differences; JAX-own: jax.grad of the variant's own forward and loss; JAX-ind: "
+        "jax.grad of the network the document describes, written independently in jax.nn."
     )
     for name, entry in found.items():
         out += [
@@ -282,80 +282,50 @@ def plots(audit: Audit, found: dict[str, dict[str, Any]], folder: Path) -> list[
 
 
 def _scatter_failures(audit: Audit, folder: Path, plt: Any) -> list[Path]:
+    """For each failing published parameter, the analytic against the numerical values that
+    finite differences compared (vectorised style)."""
     written: list[Path] = []
-    failing = sorted(
-        {(r.network, r.parameter) for r in audit.rows if not r.passed and r.variant == "published"}
-    )
-    if audit.mnist is None:
-        return written
-    for name, parameter in failing:
-        with warnings.catch_warnings():
-            # The document's own sigmoid (001) overflows exp(), as published.
-            warnings.filterwarnings("ignore", "overflow encountered in exp", RuntimeWarning)
-            numerical, analytic = _sampled_gradient(audit, name, parameter)
+    failing = [
+        r for r in audit.rows
+        if r.variant == "published" and r.style == "vectorized"
+        and r.oracle == "finite_difference" and not r.passed
+    ]  # fmt: skip
+    for row in failing:
+        c = row.report.comparisons
+        numerical, analytic = c.numerical[c.judged], c.analytic[c.judged]
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.scatter(numerical, analytic, s=8)
         low = float(min(numerical.min(), analytic.min()))
         high = float(max(numerical.max(), analytic.max()))
         ax.plot([low, high], [low, high], "k--", lw=0.8, label="analytic = numerical")
-        ax.set_xlabel("numerical (central difference)")
+        what = "directional derivatives" if row.report.mode == "directional" else "coordinates"
+        ax.set_xlabel(f"numerical (finite differences, {what})")
         ax.set_ylabel("analytic (published backward)")
-        ax.set_title(f"{name} published: {parameter}")
+        ax.set_title(f"{row.network} published: {row.parameter}")
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
-        path = folder / f"{name}_published_{parameter}.png"
+        path = folder / f"{row.network}_published_{row.parameter}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
     return written
 
 
-def _sampled_gradient(audit: Audit, name: str, parameter: str) -> tuple[np.ndarray, np.ndarray]:
-    """(numerical, analytic) for up to 200 sampled coordinates of one published parameter."""
-    from oracles.differences import central_difference
-    from oracles.tolerances import step_for
-    from reference_nn.network import network
-    from reference_nn.protocol import prepare
+def regressions(now: list[dict[str, Any]], baseline: dict[str, Any]) -> list[str]:
+    """Rows (``results`` of two audit JSONs) that passed in ``baseline`` and fail ``now``."""
 
-    examples = int(audit.settings()["examples"])
-    net = network(name, variant="published")
-    data = prepare(NETWORKS[name], "published", audit.mnist, seed=0)
-    X, y = data.X_train[:, :examples].astype(np.float64), data.y_train[:examples]
-    params = {k: v.astype(np.float64) for k, v in net.init_params(0).items()}
-    analytic = net.gradients(params, X, y)[parameter].ravel()
-    indices = np.random.default_rng(0).choice(analytic.size, min(200, analytic.size), replace=False)
-    flat = params[parameter].ravel()
-    shape = params[parameter].shape
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(row.get(k, "") for k in ("network", "variant", "style", "oracle",
+                                              "formulation", "parameter"))  # fmt: skip
 
-    def loss_at(vector: np.ndarray) -> float:
-        return net.loss({**params, parameter: vector.reshape(shape)}, X, y)
-
-    numerical = []
-    for i in indices:
-        e = np.zeros(flat.size)
-        e[i] = 1.0
-        numerical.append(central_difference(loss_at, flat.copy(), e, step_for("central", flat[i])))
-    return np.array(numerical), analytic[indices]
-
-
-def regressions(audit: Audit, baseline: dict[str, Any]) -> list[str]:
-    """Rows that passed in ``baseline`` (a JSON written by --json) and fail now, named."""
-    now = {r.key: r for r in audit.rows}
+    current = {key(row): row for row in now}
     out = []
     for old in baseline.get("results", []):
-        key = (
-            old["network"],
-            old["variant"],
-            old["style"],
-            old["oracle"],
-            old.get("formulation", ""),
-            old["parameter"],
-        )
-        row = now.get(key)
-        if old.get("passed") and row is not None and not row.passed:
+        row = current.get(key(old))
+        if old.get("passed") and row is not None and not row["passed"]:
             out.append(
-                f"{'/'.join(key)}: passed in the baseline (max relative error "
-                f"{old['max_relative_error']:.2e}), fails now ({row.max_relative_error:.2e})"
+                f"{'/'.join(key(old))}: passed in the baseline (max relative error "
+                f"{old['max_relative_error']:.2e}), fails now ({row['max_relative_error']:.2e})"
             )
     return out
 

@@ -8,11 +8,7 @@ Two formulations, two questions:
                    ``jax.nn`` activations and ``jax.nn.log_softmax``: is the gradient that
                    of the network the document describes? This also catches a forward
                    that departs from the intended math.
-Entries where the autodiff gradient is not finite (the published 001 sigmoid overflows
-exp(), and its derivative through inf is NaN) cannot be judged by this oracle: they are
-set aside and counted, and a parameter with no entry left is not passed. The tolerance
-is autodiff's own (``oracles.tolerances.AUTODIFF_TOLERANCES``: float64 rounding, 1e-10),
-not the finite differences' 1e-6.
+Both are judged by ``oracles.compare_gradients``, at autodiff's own precision.
 """
 
 from __future__ import annotations
@@ -25,8 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.report import GradientReport, ParameterReport
-from oracles.tolerances import Tolerance, autodiff_tolerance_for
+from oracles.exact import compare_gradients
+from oracles.report import GradientReport
 from reference_nn import vectorized
 from reference_nn.network import Network
 
@@ -82,72 +78,6 @@ def jax_gradients(
     else:
         raise ValueError(f"unknown formulation {formulation!r}; expected one of {FORMULATIONS}")
     return {k: np.asarray(grads[k], dtype=np.float64) for k in params}
-
-
-def compare_gradients(
-    analytic: Mapping[str, NDArray[Any]],
-    reference: Mapping[str, NDArray[Any]],
-    *,
-    oracle: str,
-    rtol: float | None = None,
-    atol: float | None = None,
-) -> GradientReport:
-    """Judge ``analytic`` against an exact ``reference`` gradient, entry by entry.
-
-    Passes where |a - r| <= rtol * max(|a|, |r|) + atol * max|r|, the last over the
-    parameter's finite reference entries, with tolerances from ``AUTODIFF_TOLERANCES``
-    for the dtype of ``analytic`` unless given. Entries whose reference is not finite are
-    set aside and counted; a parameter with none left is not passed.
-    """
-    dtypes = [np.asarray(g).dtype for g in analytic.values()]
-    dtype = min(dtypes, key=lambda d: np.finfo(d).bits)
-    table = autodiff_tolerance_for(dtype)
-    tol = Tolerance(table.rtol if rtol is None else rtol, table.atol if atol is None else atol)
-    reports = []
-    for name, value in analytic.items():
-        a = np.asarray(value, dtype=np.float64)
-        r = np.asarray(reference[name], dtype=np.float64)
-        if a.shape != r.shape:
-            raise ValueError(f"{name}: analytic shape {a.shape}, reference shape {r.shape}")
-        judged = np.isfinite(r)
-        r_judged = np.where(judged, r, 0.0)
-        atol_abs = tol.atol * float(np.max(np.abs(r_judged), initial=0.0))
-        error = np.where(judged, np.abs(a - r_judged), 0.0)
-        scale = np.maximum(np.abs(a), np.abs(r_judged))
-        allowed = tol.rtol * scale + atol_abs
-        ratio = np.where(judged, error / np.maximum(allowed, np.finfo(np.float64).tiny), 0.0)
-        worst = np.unravel_index(int(np.argmax(ratio)), a.shape)
-        floor = max(atol_abs / tol.rtol, np.finfo(np.float64).tiny)
-        reports.append(
-            ParameterReport(
-                name=name,
-                shape=a.shape,
-                mode="all",
-                checked=a.size,
-                kinks=0,
-                set_aside=int((~judged).sum()),
-                max_abs_error=float(error.max()),
-                max_relative_error=float((error / np.maximum(scale, floor)).max()),
-                worst_index=tuple(int(i) for i in worst),
-                analytic=float(a[worst]),
-                numerical=float(r[worst]),
-                rtol=tol.rtol,
-                atol=atol_abs,
-                passed=bool(judged.any()) and bool(np.all(error <= allowed)),
-                resolution=float(
-                    np.median((allowed / np.maximum(scale, floor))[judged])
-                    if judged.any()
-                    else np.nan
-                ),
-            )
-        )
-    return GradientReport(
-        oracle=oracle,
-        method="autodiff",
-        mode="all",
-        gradient_dtype=str(dtype),
-        parameters=tuple(reports),
-    )
 
 
 def check_against_jax(

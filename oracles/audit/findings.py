@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oracles.records import Audit, Row
+from oracles.audit.records import Audit, Row
 from reference_nn import NETWORKS
 from reference_nn.spec import Departure, NetworkSpec
 

@@ -18,27 +18,28 @@ measured: a failure there is ``wrong`` (a guard cannot be told from a bug withou
 objective).
 
 The consequence of a defect is measured by training the document's shortened protocol
-(reference_nn.protocol.SHORT_PROTOCOLS, seed 0) twice, as published and with the departure
-that causes it reverted, and comparing the final training loss (of the correct objective)
-and the test accuracy.
+(reference_nn.protocol.SHORT_PROTOCOLS, seed 0) as published and with its cause reverted,
+comparing the final training loss (of the correct objective) and the test accuracy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
+from oracles.audit.records import Attribution, Audit, Row, Verdict
 from oracles.diagnosis import Diagnosis
-from oracles.records import Attribution, Row, Verdict
+from reference_nn import NETWORKS
 from reference_nn.network import build, network
 from reference_nn.protocol import SHORT_PROTOCOLS, prepare
 from reference_nn.spec import NetworkSpec
-from reference_nn.training import train
-
-VERDICTS = ("correct", "inexact", "wrong")
+from reference_nn.training import NOT_READ_BY_UPDATE, train
 
 
 def decide(
@@ -92,7 +93,9 @@ def _rule(rows: Sequence[Row]) -> tuple[str, float, str]:
     return "wrong", error, "backward"
 
 
-def train_short(spec: NetworkSpec, mnist: Any, *, seed: int = 0) -> tuple[float, float]:
+def train_short(
+    spec: NetworkSpec, mnist: Any, *, seed: int = 0
+) -> tuple[float, float]:  # fmt: skip
     """(final training loss of the correct objective, test accuracy in percent) after the
     shortened protocol of ``spec``'s document, trained as its published variant."""
     iterations, examples = SHORT_PROTOCOLS[spec.name]
@@ -109,40 +112,67 @@ def train_short(spec: NetworkSpec, mnist: Any, *, seed: int = 0) -> tuple[float,
     return final, accuracy
 
 
-def consequence(
-    spec: NetworkSpec, reverted: NetworkSpec, mnist: Any, *, seed: int = 0
-) -> dict[str, Any]:
-    """What the departures between ``reverted`` and ``spec`` do to training: published
-    minus reverted, in final training loss and in test accuracy (points)."""
-    loss_published, accuracy_published = train_short(spec, mnist, seed=seed)
-    loss_reverted, accuracy_reverted = train_short(reverted, mnist, seed=seed)
-    return {
-        "delta_loss": loss_published - loss_reverted,
-        "delta_test_accuracy": accuracy_published - accuracy_reverted,
-        "iterations": SHORT_PROTOCOLS[spec.name][0],
-        "published": {"loss": loss_published, "test_accuracy": accuracy_published},
-        "reverted": {"loss": loss_reverted, "test_accuracy": accuracy_reverted},
-    }
+def trains_identically(spec: NetworkSpec, reverted: NetworkSpec) -> bool:
+    """True when the two published derivations differ only in what the update never reads."""
+    a, b = asdict(spec.published), asdict(reverted.published)
+    return all(a[k] == b[k] for k in a if k not in NOT_READ_BY_UPDATE)
 
 
-def causes_to_measure(verdicts: Iterable[Verdict]) -> set[tuple[str, str]]:
-    """The (network, cause) pairs of published parameters that are not correct."""
-    return {
-        (v.network, v.cause)
-        for v in verdicts
+def add_consequences(
+    audit: Audit,
+    mnist: Any,
+    *,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """What each published defect's cause does to training: the shortened protocol trained as
+    published and with the cause reverted (``workers`` processes at once, default one per
+    core), published minus reverted. A cause that changes only what the update never reads
+    trains identically, so nothing is trained for it. Fills ``audit.consequences`` and the
+    verdicts' ``consequence``."""
+    causes = sorted({
+        (v.network, v.cause) for v in audit.verdicts
         if v.variant == "published" and v.verdict != "correct" and v.cause is not None
-    }
-
-
-def reverted_spec(spec: NetworkSpec, cause: str) -> NetworkSpec | None:
-    """``spec`` with the departures named in ``cause`` (joined by "; ") reverted, or None
-    when one of them names no primitive that can be swapped for the reference's."""
-    published = spec.published
-    for what in cause.split("; "):
-        departure = next((d for d in spec.departures if d.what == what), None)
-        if departure is None or not hasattr(published, departure.concerns):
-            return None
-        published = replace(
-            published, **{departure.concerns: getattr(spec.reference, departure.concerns)}
-        )
-    return replace(spec, published=published)
+    })  # fmt: skip
+    jobs: dict[tuple[str, str], NetworkSpec] = {}
+    reverts: dict[tuple[str, str], NetworkSpec | None] = {}
+    for name, cause in causes:
+        spec = NETWORKS[name]
+        reverted = spec.reverted(*cause.split("; "))
+        reverts[name, cause] = reverted
+        if reverted is not None and not trains_identically(spec, reverted):
+            jobs[name, "published"] = spec
+            jobs[name, cause] = reverted
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    if jobs:
+        context = multiprocessing.get_context("spawn")  # JAX's threads make fork unsafe
+        count = min(len(jobs), workers or os.cpu_count() or 1)
+        with ProcessPoolExecutor(count, mp_context=context) as pool:
+            futures = {pool.submit(train_short, spec, mnist): key for key, spec in jobs.items()}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(" ".join(futures[future]))
+    for (name, cause), reverted in reverts.items():
+        iterations = SHORT_PROTOCOLS[name][0]
+        if reverted is None:
+            audit.consequences[name, cause] = None
+        elif (name, cause) not in results:
+            audit.consequences[name, cause] = {
+                "delta_loss": 0.0, "delta_test_accuracy": 0.0, "iterations": iterations,
+                "identical": "the update never reads what this cause changes: "
+                + ", ".join(sorted(NOT_READ_BY_UPDATE)),
+            }  # fmt: skip
+        else:
+            (published_loss, published_acc), (loss, acc) = (
+                results[name, "published"],
+                results[name, cause],
+            )
+            audit.consequences[name, cause] = {
+                "delta_loss": published_loss - loss,
+                "delta_test_accuracy": published_acc - acc,
+                "iterations": iterations,
+                "published": {"loss": published_loss, "test_accuracy": published_acc},
+                "reverted": {"loss": loss, "test_accuracy": acc},
+            }
+    audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions, audit.consequences)

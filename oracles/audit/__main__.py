@@ -1,0 +1,131 @@
+"""``python -m oracles.audit``: audit the five documents' derivations (reports, exit status)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from oracles.audit.findings import findings
+from oracles.audit.report import (
+    audit_json,
+    load_baseline,
+    markdown,
+    plots,
+    regressions,
+    terminal,
+)
+from oracles.audit.run import available_styles, run_audit
+from oracles.audit.verdicts import add_consequences
+from reference_nn import NETWORKS, VARIANTS
+from reference_nn.allocator import keep_freed_memory
+from reference_nn.data import load_mnist
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m oracles.audit``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m oracles.audit",
+        description="Judge every document's hand-written gradients against finite differences "
+        "and JAX, name each defect's cause, and measure what it does to training.",
+    )
+    parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), help="default: all")
+    parser.add_argument("--json", metavar="PATH", help="write every row as JSON here")
+    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown report here")
+    parser.add_argument("--plots", metavar="DIR", help="write PNG figures here")
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="a JSON from an earlier --json: fail when a row that passed there fails now",
+    )
+    parser.add_argument(
+        "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("wrong", "inexact"),
+        help="exit 1 when a published derivation has this verdict or worse",
+    )
+    parser.add_argument(
+        "--no-training",
+        action="store_true",
+        help="skip training each defect's shortened protocol (its consequence is then null)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the audit and write its reports; the exit status (0 ok, 1 a failure, 2 an error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _audit(args)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _audit(args: argparse.Namespace) -> int:
+    baseline = load_baseline(Path(args.baseline)) if args.baseline else None
+    mnist = load_mnist(args.mnist_dir)
+    names = tuple(args.networks) if args.networks else tuple(NETWORKS)
+    styles, _ = available_styles()
+
+    def advance(bar: tqdm[Any]) -> Callable[[str], None]:
+        def step(what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.update(1)
+
+        return step
+
+    with tqdm(total=len(names) * len(VARIANTS) * len(styles), desc="checks", unit="case") as bar:
+        audit = run_audit(mnist, names=names, progress=advance(bar), consequences=False)
+    if not args.no_training:
+        with tqdm(desc="training consequences", unit="run") as bar:
+            add_consequences(audit, mnist, progress=advance(bar))
+    found = findings(audit)
+    print(terminal(audit, found))
+    document = audit_json(audit)
+    if args.json:
+        _write(Path(args.json), json.dumps(document, indent=1) + "\n")
+    if args.markdown:
+        _write(Path(args.markdown), markdown(audit, found))
+    if args.plots:
+        for path in plots(audit, found, Path(args.plots)):
+            print(f"wrote {path}")
+    status = 0 if audit.reference_passed and audit.harness_consistent else 1
+    if args.fail_on:
+        failing = ("wrong",) if args.fail_on == "wrong" else ("wrong", "inexact")
+        hit = sorted({v.network for v in audit.verdicts
+                      if v.variant == "published" and v.verdict in failing})  # fmt: skip
+        if hit:
+            print(f"--fail-on {args.fail_on}: {', '.join(hit)}")
+            status = 1
+    if baseline is not None:
+        broken = regressions(document["results"], baseline)
+        for line in broken:
+            print(f"REGRESSION: {line}")
+        print(f"baseline {args.baseline}: {len(broken)} rows that passed now fail")
+        status = status or (1 if broken else 0)
+    return status
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+def run() -> None:
+    """The program: ``main`` in a process that keeps the memory NumPy frees (the consequences'
+    training steps run faster), then exit with its status."""
+    keep_freed_memory()
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
