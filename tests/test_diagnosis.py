@@ -2,7 +2,8 @@
 
 The network here is written the other way round from ours, as many tutorials do: examples
 as rows, X (m, n_0) @ W (n_{k-1}, n_k) + b (1, n_k), a 6-5-5-3 ReLU network with a softmax
-cross-entropy and an optional L2 term; ``backward(..., bug=...)`` injects one slip.
+cross-entropy and an optional L2 term; ``backward(..., bug=...)`` injects one slip of
+oracles.slips, or one error no derivation makes (zero, one entry, noise).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from oracles import assert_gradients, diagnose
 from oracles.diagnosis import KINDS, NETWORK_KINDS
+from oracles.slips import MLP, Slip, gradients
 
 M = 12
 
@@ -33,17 +35,11 @@ def _data(seed=0, dead_unit=False):
     return p, X, y
 
 
-def forward(p, X):
-    Zs, As = [], [X]
-    for k in range(1, 4):
-        Z = As[-1] @ p[f"W{k}"] + p[f"b{k}"]
-        Zs.append(Z)
-        As.append(np.maximum(Z, 0.0) if k < 3 else Z)
-    return Zs, As
-
-
 def loss(p, X, y, l2=0.0):
-    Z = forward(p, X)[0][-1]
+    Z = X
+    for k in range(1, 4):
+        Z = Z @ p[f"W{k}"] + p[f"b{k}"]
+        Z = np.maximum(Z, 0.0) if k < 3 else Z
     Z = Z - Z.max(axis=1, keepdims=True)
     log_p = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
     return -log_p[np.arange(len(y)), y].mean() + 0.5 * l2 * sum(
@@ -51,36 +47,29 @@ def loss(p, X, y, l2=0.0):
     )
 
 
+# Bugs that are slips of the derivation (oracles.slips), at their layers (None: everywhere).
+SLIPPED = {
+    "sign": ("sign_output_error", None),
+    "missing_1_over_m": ("output_not_divided_by_m", None),
+    "transpose": ("dW_product_order", frozenset({2})),
+    "bias_sum": ("bias_sum_all", None),
+    "forgot_l2": ("forgotten_regularisation", None),
+    "no_derivative": ("missing_derivative", frozenset({1})),
+    "labels_off_by_one": ("labels_off_by_one", None),
+    "first_example": ("bias_of_first_example", None),
+    "Z_for_A": ("dW_from_Z", frozenset({2})),
+}
+MASK_GE = Slip("ReLU'(0) = 1", "derivative", lambda q: (q.Z >= 0).astype(q.Z.dtype), "hidden")
+
+
 def backward(p, X, y, l2=0.0, bug=None, mask_ge=False):
-    Zs, As = forward(p, X)
-    E = np.exp(As[3] - As[3].max(axis=1, keepdims=True))
-    P = E / E.sum(axis=1, keepdims=True)
-    Y = np.eye(3)[(y + 1) % 3 if bug == "labels_off_by_one" else y]
-    dZ = (P - Y) / len(y)
-    g = {}
-    for k in (3, 2, 1):
-        A_in = Zs[k - 2] if bug == "Z_for_A" and k == 2 else As[k - 1]
-        g[f"W{k}"] = A_in.T @ dZ + (0.0 if bug == "forgot_l2" else l2 * p[f"W{k}"])
-        if bug == "bias_sum":
-            g[f"b{k}"] = np.full((1, dZ.shape[1]), dZ.sum())
-        elif bug == "first_example":
-            g[f"b{k}"] = dZ[:1] * len(y)
-        else:
-            g[f"b{k}"] = dZ.sum(axis=0, keepdims=True)
-        if k > 1:
-            Z = Zs[k - 2]
-            mask = (Z >= 0) if mask_ge else (Z > 0)
-            if bug == "no_derivative" and k == 2:
-                mask = np.ones_like(Z)
-            dZ = (dZ @ p[f"W{k}"].T) * mask
-    if bug == "sign":
-        g = {k: -v for k, v in g.items()}
-    if bug == "missing_1_over_m":
-        g = {k: v * len(y) for k, v in g.items()}
+    """oracles.slips' backward, transposed to examples as rows, with ``bug`` made in it."""
+    slip, layers = SLIPPED.get(bug, (MASK_GE if mask_ge else None, None))
+    columns = gradients({k: v.T for k, v in p.items()}, X.T, y, MLP((6, 5, 5, 3), "relu", l2),
+                        slip, layers)  # fmt: skip
+    g = {k: v.T for k, v in columns.items()}
     if bug == "zero":
         g["W2"] = np.zeros_like(g["W2"])
-    if bug == "transpose":
-        g["W2"] = g["W2"].T
     if bug == "one_entry":
         g["W1"][2, 3] += 0.5
     if bug == "noise":

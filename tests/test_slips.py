@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from oracles.audit.network_diagnosis import diagnose_network
-from oracles.slips import SLIPS, hypotheses, slipped_gradients
+from oracles.slips import MLP, SLIPS, gradients, hypotheses
 from reference_nn import NETWORKS
 from reference_nn.network import build
 
@@ -26,8 +26,8 @@ class Slipped:
         return getattr(self._net, name)
 
     def gradients(self, params, X, y):
-        act = self._net.spec.hidden_activation
-        return slipped_gradients(params, X, y, act, self._slip, self._layers)
+        mlp = MLP(self._net.spec.sizes, self._net.spec.hidden_activation)
+        return gradients(params, X, y, mlp, self._slip, self._layers)
 
 
 def _problem(document: str, seed: int = 0):
@@ -41,12 +41,12 @@ def _problem(document: str, seed: int = 0):
 CASES = [
     (document, slip, layers)
     for document in ("sigmoid_16_16", "relu_16_16")
-    for slip, layers in hypotheses(SIZES)
+    for slip, layers in hypotheses(MLP(SIZES, NETWORKS[document].hidden_activation))
 ]
 
 
 def test_there_are_at_least_eight_slips() -> None:
-    assert len(SLIPS) >= 8 and all(words for words, _ in SLIPS.values())
+    assert len(SLIPS) >= 8 and all(slip.words for slip in SLIPS.values())
 
 
 @pytest.mark.jax
@@ -54,8 +54,9 @@ def test_there_are_at_least_eight_slips() -> None:
 def test_each_slip_is_named_with_its_layer(document, slip, layers) -> None:
     net, params, X, y = _problem(document)
     act = net.spec.hidden_activation
-    injected = slipped_gradients(params, X, y, act, slip, layers)
-    right = slipped_gradients(params, X, y, act)
+    mlp = MLP(SIZES, act)
+    injected = gradients(params, X, y, mlp, slip, layers)
+    right = gradients(params, X, y, mlp)
     if all(np.allclose(injected[k], right[k], rtol=1e-12, atol=1e-15) for k in right):
         pytest.skip(f"{slip} changes nothing for a {act} network")
     found = diagnose_network(Slipped(net, slip, layers), params, X, y)
@@ -64,11 +65,11 @@ def test_each_slip_is_named_with_its_layer(document, slip, layers) -> None:
     assert len(named) == 1, str(found)
     (defect,) = named
     # Where two slips give the very same gradients, naming either is right.
-    again = slipped_gradients(params, X, y, act, defect.slip, _layers_of(defect, layers))
+    again = gradients(params, X, y, mlp, defect.slip, _layers_of(defect, layers))
     assert all(np.allclose(again[k], injected[k], rtol=1e-12, atol=1e-15) for k in right), (
         f"named {defect.slip} at {defect.detail}, injected {slip} at {sorted(layers)}"
     )
-    assert SLIPS[defect.slip][0] in defect.detail and "layer" in defect.detail
+    assert SLIPS[defect.slip].words in defect.detail and "layer" in defect.detail
 
 
 def _layers_of(defect, injected: frozenset[int]) -> frozenset[int]:

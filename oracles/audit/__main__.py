@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from oracles.audit.report import (
     terminal,
 )
 from oracles.audit.run import available_styles, run_audit
-from oracles.audit.verdicts import add_consequences
+from oracles.audit.verdicts import Training, one_blas_thread_per_process
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.data import load_mnist
@@ -82,11 +83,14 @@ def _audit(args: argparse.Namespace) -> int:
 
         return step
 
-    with tqdm(total=len(names) * len(VARIANTS) * len(styles), desc="checks", unit="case") as bar:
-        audit = run_audit(mnist, names=names, progress=advance(bar), consequences=False)
-    if not args.no_training:
-        with tqdm(desc="training consequences", unit="run") as bar:
-            add_consequences(audit, mnist, progress=advance(bar))
+    with Training(mnist) if not args.no_training else nullcontext() as training:
+        cases = len(names) * len(VARIANTS) * len(styles)
+        with tqdm(total=cases, desc="checks", unit="case") as bar:
+            audit = run_audit(mnist, names=names, progress=advance(bar),
+                              consequences=training is not None, training=training)  # fmt: skip
+        if training is not None:
+            with tqdm(total=training.total, desc="consequences (trained)", unit="run") as bar:
+                training.collect(audit, progress=advance(bar))
     found = findings(audit)
     print(terminal(audit, found))
     document = audit_json(audit)
@@ -121,8 +125,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def run() -> None:
-    """The program: ``main`` in a process that keeps the memory NumPy frees (the consequences'
-    training steps run faster), then exit with its status."""
+    """The program: ``main`` in a process with one BLAS thread that keeps the memory NumPy
+    frees (as its training processes do), then exit with its status."""
+    one_blas_thread_per_process()
     keep_freed_memory()
     sys.exit(main())
 

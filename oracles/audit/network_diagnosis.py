@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from oracles import compare_gradients, diagnose
 from oracles.diagnosis import Defect, Diagnosis
 from oracles.optional import missing
-from oracles.slips import SLIPS, hypotheses, layer_words, slipped_gradients
+from oracles.slips import MLP, SLIPS, gradients, hypotheses, layer_words
 from oracles.tolerances import autodiff_tolerance_for
 from reference_nn.network import Network
 
@@ -90,13 +90,14 @@ def diagnose_network(
         found = diagnose(loss, hand_written, p)
     if found.correct:
         return found
-    right = slipped_gradients(p, X64, y, spec.hidden_activation)
-    for slip, layers in hypotheses(spec.sizes):
-        candidate = slipped_gradients(p, X64, y, spec.hidden_activation, slip, layers)
+    mlp = MLP(spec.sizes, spec.hidden_activation)
+    right = gradients(p, X64, y, mlp)
+    for slip, layers in hypotheses(mlp):
+        candidate = gradients(p, X64, y, mlp, slip, layers)
         changed = _wrong(candidate, right, rtol, right)
         if not changed or _wrong(g, candidate, rtol, right):
             continue  # no slip at all here, or not this one
-        words = f"{layer_words(layers)}: {SLIPS[slip][0]}"
+        words = f"{layer_words(layers)}: {SLIPS[slip].words}"
         defect = Defect("slip", changed, words, layer=max(layers, default=spec.num_layers),
                         slip=slip)  # fmt: skip
         return replace(found, defects=(*found.defects, defect))  # the first, most local match

@@ -28,7 +28,7 @@ from oracles.audit.records import (
     Probe,
     Row,
 )
-from oracles.audit.verdicts import add_consequences, decide
+from oracles.audit.verdicts import Training, decide
 from oracles.optional import missing
 from oracles.report import ALL_PARAMETERS, GradientReport
 from reference_nn import NETWORKS, VARIANTS
@@ -73,10 +73,18 @@ def run_audit(
     names: tuple[str, ...] = tuple(NETWORKS),
     progress: Callable[[str], None] | None = None,
     consequences: bool = True,
+    training: Training | None = None,
 ) -> Audit:
     """Measure every network x variant x available style x oracle on ``mnist`` and judge each
-    parameter (``oracles.audit.verdicts``); with ``consequences``, also train each published
-    defect's shortened protocol with and without it (``add_consequences``)."""
+    parameter (``oracles.audit.verdicts``). With ``consequences``, each published defect's
+    shortened protocol is also trained with and without its cause, starting as soon as the
+    network's verdicts are known: in ``training`` when given (the caller collects it), else in
+    a ``Training`` of its own, collected before returning."""
+    if consequences and training is None:
+        with Training(mnist) as own:
+            audit = run_audit(mnist, names=names, progress=progress, training=own)
+            own.collect(audit)
+        return audit
     started = time.perf_counter()
     styles, skipped = available_styles()
     jax_reason = missing("jax")
@@ -108,10 +116,11 @@ def run_audit(
                 audit.attributions.extend(
                     attribute(audit, spec, probes, X, y, params, with_jax=jax_reason is None)
                 )
+                if training is not None and consequences:
+                    mine = [r for r in audit.rows if r.network == name]
+                    training.submit(decide(mine, audit.diagnoses, audit.attributions))
     audit.seconds = time.perf_counter() - started
     audit.verdicts = decide(audit.rows, audit.diagnoses, audit.attributions)
-    if consequences:
-        add_consequences(audit, mnist)
     return audit
 
 

@@ -1,9 +1,10 @@
 """A mutation suite for the harness: realistic backprop bugs that a gradient check must catch.
 
-``gradients(params, X, y, arch, bug=None)`` is a correct, self-contained backward pass
-for a softmax-cross-entropy MLP (optionally with L2 regularisation); naming a ``bug``
-injects one realistic mistake. ``EQUIVALENTS`` are other correct ways of writing it,
-which the check must pass. ``python -m oracles.mutants`` prints the score.
+Every bug is a slip of ``oracles.slips`` (the table ``diagnose_network`` also tries) made at
+some layers, or one of the few errors defined here that no derivation makes (errors of a stated
+small size, errors confined to units on a ReLU kink, indexing slips); ``EQUIVALENTS`` are other
+correct ways of writing the backward, which the check must pass. ``python -m tests.meta.mutants``
+prints the score.
 
 Shapes: X (n_0, m) with examples as columns, y (m,) integer labels, W_k (n_k, n_{k-1}),
 b_k (n_k, 1).
@@ -23,6 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles import check_gradients, diagnose
+from oracles.slips import MLP, STEPS, Pass, Slip, activation, derivative
+from oracles.slips import forward as mlp_forward
+from oracles.slips import gradients as slipped
 
 Array = NDArray[np.float64]
 Params = dict[str, Array]
@@ -44,6 +48,11 @@ class Architecture:
         """L, the number of layers with parameters."""
         return len(self.sizes) - 1
 
+    @property
+    def mlp(self) -> MLP:
+        """The network without its name, as oracles.slips takes it."""
+        return MLP(self.sizes, self.activation, self.l2, self.output)
+
     def has_square_hidden_layer(self) -> bool:
         """True when some W_k with 1 < k < L is square (n_k == n_{k-1})."""
         return any(self.sizes[k] == self.sizes[k - 1] for k in range(2, self.layers))
@@ -59,20 +68,14 @@ ARCHITECTURES = (
 )
 
 
-def _activation(name: str, Z: Array) -> Array:
-    if name == "relu":
-        return np.maximum(Z, 0.0)
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-Z))
-    return np.tanh(Z)
-
-
-def _derivative(name: str, Z: Array, A: Array) -> Array:
-    if name == "relu":
-        return (Z > 0).astype(Z.dtype)
-    if name == "sigmoid":
-        return A * (1 - A)
-    return 1 - A**2
+ARCHITECTURES = (
+    Architecture("relu_square", (12, 6, 6, 4), "relu"),
+    Architecture("relu_wide", (20, 9, 5), "relu"),
+    Architecture("sigmoid_square", (10, 7, 7, 3), "sigmoid"),
+    Architecture("tanh_l2", (8, 6, 6, 3), "tanh", l2=0.05),
+    Architecture("relu_l2", (9, 8, 4), "relu", l2=0.02),
+    Architecture("sigmoid_quadratic", (10, 7, 7, 3), "sigmoid", output="sigmoid"),
+)
 
 
 KINKS: dict[str, str] = {
@@ -126,18 +129,7 @@ def kinks_for(arch: Architecture, seed: int) -> str | None:
 
 def forward(params: Params, X: Array, arch: Architecture) -> tuple[list[Array], list[Array]]:
     """(Zs, As): Zs[k-1] = Z_k, As[k] = A_k with As[0] = X and A_L the output."""
-    Zs, As = [], [X]
-    for k in range(1, arch.layers + 1):
-        Z = params[f"W{k}"] @ As[-1] + params[f"b{k}"]
-        Zs.append(Z)
-        if k < arch.layers:
-            As.append(_activation(arch.activation, Z))
-        elif arch.output == "sigmoid":
-            As.append(_activation("sigmoid", Z))
-        else:
-            E = np.exp(Z - Z.max(axis=0, keepdims=True))
-            As.append(E / E.sum(axis=0, keepdims=True))
-    return Zs, As
+    return mlp_forward(params, X, arch.mlp)
 
 
 def loss(params: Params, X: Array, y: NDArray[np.int64], arch: Architecture) -> float:
@@ -159,19 +151,85 @@ def loss(params: Params, X: Array, y: NDArray[np.int64], arch: Architecture) -> 
     return data + reg
 
 
+def _is_relu(arch: Architecture) -> bool:
+    return arch.activation == "relu"
+
+
+def _relu_only(variant: Callable[[Pass], Array]) -> Callable[[Pass], Array]:
+    """A derivative step that writes the ReLU's another way, and any other activation's as usual."""
+    return lambda p: variant(p) if p.mlp.activation == "relu" else STEPS["derivative"](p)
+
+
+def _changed(name: str, change: Callable[[Array, Pass], None]) -> Callable[[Pass], Params]:
+    """A result step that changes a copy of gradient ``name`` in place."""
+
+    def result(p: Pass) -> Params:
+        g = p.grads[name].copy()
+        change(g, p)
+        return {**p.grads, name: g}
+
+    return result
+
+
+def _changed_last_weight(p: Pass) -> Params:
+    name = f"W{p.mlp.L}"
+    return {**p.grads, name: 0.5 * p.grads[name]}
+
+
+def _zero_largest(g: Array, p: Pass) -> None:
+    g.flat[int(np.argmax(np.abs(g)))] = 0.0
+
+
+def _drop_last_column(g: Array, p: Pass) -> None:
+    g[:, -1] = 0.0
+
+
+def _kink_bias_offset(g: Array, p: Pass) -> None:
+    g[0] += 0.3 * np.linalg.norm(g)
+
+
+def _kink_row(g: Array, p: Pass) -> None:
+    g[0] += 1e-4 * np.linalg.norm(g) / np.sqrt(g.shape[1])
+
+
+def _small(shape: str, size: float) -> Callable[[Pass], Params]:
+    def result(p: Pass) -> Params:
+        grads = {name: g.copy() for name, g in p.grads.items()}
+        small_error(grads, shape, size, p.mlp.L)
+        return grads
+
+    return result
+
+
+def small_error(grads: Params, shape: str, size: float, L: int) -> None:
+    """Add, in place, an error of relative size ``size`` (||error|| / ||g_p|| for each
+    parameter p it touches) of the given shape (a key of SMALL_SHAPES) to ``grads``."""
+    if shape == "scaled":
+        grads[f"W{L}"] *= 1 + size
+    elif shape == "entry":
+        W1 = grads["W1"]
+        W1.flat[int(np.argmax(np.abs(W1)))] += size * np.linalg.norm(W1)
+    elif shape == "dense":
+        rng = np.random.default_rng(12345)  # the same direction at every point
+        for g in grads.values():
+            u = rng.standard_normal(g.shape)
+            g += size * np.linalg.norm(g) * u / np.linalg.norm(u)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {list(SMALL_SHAPES)}")
+
+
 @dataclass(frozen=True)
 class Mutant:
-    """One bug: what it is, which architectures it can be written for, and its group:
+    """One bug: a slip (a key of oracles.slips.SLIPS, or a Slip defined here) at ``layers``
+    (default: everywhere it can sit), which architectures it can be written for, and its group:
     ``derivation`` (a slip in the backward pass), ``small`` (an error of a stated relative
     size), ``kink`` (confined to units that sit exactly on the ReLU kink)."""
 
     description: str
+    slip: str | Slip
     applies: Callable[[Architecture], bool] = lambda arch: True
     group: str = "derivation"
-
-
-def _is_relu(arch: Architecture) -> bool:
-    return arch.activation == "relu"
+    layers: frozenset[int] | None = None
 
 
 # The relative sizes of the "small" bugs: ||error|| / ||right gradient|| of the parameter.
@@ -184,90 +242,116 @@ SMALL_SIZES = (1e-3, 1e-4, 1e-5)
 
 
 MUTANTS: dict[str, Mutant] = {
-    "sign_output_error": Mutant("dZ_L = Y - A_L: the sign of the output error flipped"),
-    "missing_1_over_m": Mutant("dW_k and db_k not divided by m"),
-    "missing_1_over_m_bias": Mutant("db_k not divided by m (dW_k is)"),
-    "divided_by_m_twice": Mutant("dW_k divided by m twice"),
-    "bias_summed_to_scalar": Mutant("db_k = sum of all of dZ_k: one scalar for every unit"),
-    "bias_wrong_axis": Mutant("db_k summed over units (axis 0) instead of examples"),
-    "bias_of_first_example": Mutant("db_k = dZ_k[:, 0]: one example instead of the sum"),
+    "sign_output_error": Mutant("dZ_L = Y - A_L: the sign of the output error flipped",
+                                "sign_output_error"),
+    "missing_1_over_m": Mutant("dW_k and db_k not divided by m", "output_not_divided_by_m"),
+    "missing_1_over_m_bias": Mutant("db_k not divided by m (dW_k is)", "bias_not_divided_by_m"),
+    "divided_by_m_twice": Mutant("dW_k divided by m twice", "divided_by_m_twice"),
+    "bias_summed_to_scalar": Mutant("db_k = sum of all of dZ_k: one scalar for every unit",
+                                    "bias_sum_all"),
+    "bias_wrong_axis": Mutant("db_k summed over units (axis 0) instead of examples",
+                              "bias_wrong_axis"),
+    "bias_of_first_example": Mutant("db_k = dZ_k[:, 0]: one example instead of the sum",
+                                    "bias_of_first_example"),
     "transposed_weight_gradient": Mutant(
         "dW_k = (dZ_k A_{k-1}^T)^T on a square layer: a misplaced transpose",
-        Architecture.has_square_hidden_layer,
+        "dW_product_order", Architecture.has_square_hidden_layer,
     ),
     "missing_transpose_in_backprop": Mutant(
         "dA_{k-1} = W_k dZ_k instead of W_k^T dZ_k through a square layer",
-        Architecture.has_square_hidden_layer,
+        "missing_transpose", Architecture.has_square_hidden_layer,
     ),
     "activation_of_wrong_layer": Mutant(
-        "dW_k uses A_{k-2} instead of A_{k-1} where the shapes allow it",
+        "dW_k uses A_{k-2} instead of A_{k-1} where the shapes allow it", "dW_from_other_layer",
         lambda arch: arch.layers >= 3 and arch.sizes[1] == arch.sizes[2],
     ),
-    "pre_activation_instead_of_activation": Mutant("dW_k = dZ_k Z_{k-1}^T: Z used for A"),
+    "pre_activation_instead_of_activation": Mutant("dW_k = dZ_k Z_{k-1}^T: Z used for A",
+                                                   "dW_from_Z"),
     "derivative_from_output_as_input": Mutant(
         "the activation derivative evaluated at A instead of Z (relu: mask of relu(relu(Z)) "
         "is right, so for relu the mask is taken on A - 0.1)",
+        Slip("g'(A)", "derivative", lambda p: derivative(
+            p.mlp.activation, p.A - 0.1 if p.mlp.activation == "relu" else p.A,
+            activation(p.mlp.activation, p.A)), "hidden"),
     ),
-    "relu_derivative_is_relu": Mutant(
-        "relu'(Z) written as relu(Z)", lambda arch: arch.activation == "relu"
-    ),
+    "relu_derivative_is_relu": Mutant("relu'(Z) written as relu(Z)", "derivative_is_activation",
+                                      _is_relu),
     "sigmoid_derivative_is_sigmoid": Mutant(
-        "sigmoid'(Z) written as sigmoid(Z)", lambda arch: arch.activation == "sigmoid"
+        "sigmoid'(Z) written as sigmoid(Z)", "derivative_is_activation",
+        lambda arch: arch.activation == "sigmoid",
     ),
     "tanh_derivative_of_pre_activation": Mutant(
-        "tanh'(Z) written as 1 - Z^2", lambda arch: arch.activation == "tanh"
+        "tanh'(Z) written as 1 - Z^2", "derivative_formula_on_Z",
+        lambda arch: arch.activation == "tanh",
     ),
     "derivative_applied_twice": Mutant(
         "g'(Z) multiplied in twice (harmless for relu, whose mask squared is itself)",
-        lambda arch: arch.activation != "relu",
+        "derivative_squared", lambda arch: arch.activation != "relu",
     ),
-    "missing_derivative_first_layer": Mutant("g'(Z_1) forgotten in the first hidden layer"),
-    "mask_without_bias": Mutant(
-        "relu mask taken on W_k A_{k-1}, forgetting + b_k", lambda arch: arch.activation == "relu"
-    ),
+    "missing_derivative_first_layer": Mutant("g'(Z_1) forgotten in the first hidden layer",
+                                             "missing_derivative", layers=frozenset({1})),
+    "mask_without_bias": Mutant("relu mask taken on W_k A_{k-1}, forgetting + b_k",
+                                "mask_without_bias", _is_relu),
     "softmax_treated_elementwise": Mutant(
-        "dZ_L = (A_L - Y) * A_L * (1 - A_L)", lambda arch: arch.output == "softmax"
+        "dZ_L = (A_L - Y) * A_L * (1 - A_L)", "softmax_elementwise",
+        lambda arch: arch.output == "softmax",
     ),
     "quadratic_delta_without_derivative": Mutant(
         "the quadratic cost's dZ_L = A_L - Y, without sigmoid'(Z_L)",
-        lambda arch: arch.output == "sigmoid",
+        "quadratic_delta_without_derivative", lambda arch: arch.output == "sigmoid",
     ),
     "bias_not_accumulated": Mutant(
-        "db_k = dZ_k[:, -1] / m: a per-example loop that assigns the bias gradient, not adds it"
+        "db_k = dZ_k[:, -1] / m: a per-example loop that assigns the bias gradient, not adds it",
+        "bias_not_accumulated",
     ),
     "l2_coefficient_halved": Mutant(
-        "the L2 term l2 / 2 * W_k in dW_k (the loss's 1/2 kept)", lambda arch: arch.l2 > 0
+        "the L2 term l2 / 2 * W_k in dW_k (the loss's 1/2 kept)", "l2_coefficient_halved",
+        lambda arch: arch.l2 > 0,
     ),
-    "labels_off_by_one": Mutant("the one-hot Y built from (y + 1) mod C"),
-    "loop_skips_first_example": Mutant("the per-example sum starts at example 1, still / m"),
-    "last_column_of_dW1_dropped": Mutant("dW_1[:, -1] left at 0: a slice off by one"),
+    "labels_off_by_one": Mutant("the one-hot Y built from (y + 1) mod C", "labels_off_by_one"),
+    "loop_skips_first_example": Mutant("the per-example sum starts at example 1, still / m",
+                                       "loop_skips_first_example"),
+    "last_column_of_dW1_dropped": Mutant(
+        "dW_1[:, -1] left at 0: a slice off by one",
+        Slip("dW_1[:, -1] = 0", "result", _changed("W1", _drop_last_column)),
+    ),
     "forgotten_regularisation": Mutant(
-        "the L2 term l2 * W_k left out of dW_k", lambda arch: arch.l2 > 0
+        "the L2 term l2 * W_k left out of dW_k", "forgotten_regularisation",
+        lambda arch: arch.l2 > 0,
     ),
     "regularisation_on_biases": Mutant(
-        "an L2 term l2 * b_k added to db_k, though the loss has none", lambda arch: arch.l2 > 0
+        "an L2 term l2 * b_k added to db_k, though the loss has none",
+        "regularisation_on_biases", lambda arch: arch.l2 > 0,
     ),
-    "wrong_single_entry": Mutant("the largest entry of dW_1 set to 0"),
-    "wrong_layer_scaled": Mutant("dW_L scaled by 0.5 (a stray factor in one layer)"),
+    "wrong_single_entry": Mutant(
+        "the largest entry of dW_1 set to 0",
+        Slip("max |dW_1| = 0", "result", _changed("W1", _zero_largest)),
+    ),
+    "wrong_layer_scaled": Mutant(
+        "dW_L scaled by 0.5 (a stray factor in one layer)",
+        Slip("dW_L / 2", "result", _changed_last_weight),
+    ),
     **{
-        f"{shape}_{size:.0e}": Mutant(f"{text}, r = {size:.0e}", group="small")
+        f"{shape}_{size:.0e}": Mutant(f"{text}, r = {size:.0e}", Slip(text, "result",
+                                      _small(shape, size)), group="small")
         for shape, text in SMALL_SHAPES.items()
         for size in SMALL_SIZES
     },
     "kink_bias_offset": Mutant(
         "db_1[0], the bias gradient of a unit on its kink, off by 0.3 ||db_1||",
-        _is_relu,
-        "kink",
+        Slip("db_1[0] off", "result", _changed("b1", _kink_bias_offset)), _is_relu, "kink",
     ),
     "kink_row_1e-04": Mutant(
-        "dW_1[0, :], the weights of a unit on its kink, off by 1e-4 ||dW_1||", _is_relu, "kink"
+        "dW_1[0, :], the weights of a unit on its kink, off by 1e-4 ||dW_1||",
+        Slip("dW_1[0] off", "result", _changed("W1", _kink_row)), _is_relu, "kink",
     ),
     "relu_derivative_2_at_zero": Mutant(
         "ReLU'(0) taken as 2: wrong only where a unit sits exactly on its kink",
-        _is_relu,
-        "kink",
+        Slip("ReLU'(0) = 2", "derivative",
+             _relu_only(lambda p: np.where(p.Z == 0, 2.0, (p.Z > 0).astype(p.Z.dtype))), "hidden"),
+        _is_relu, "kink",
     ),
-}
+}  # fmt: skip
 
 # The kinds of oracles.diagnosis that name each bug rightly. Where an L2 term sits beside
 # the bug, a scale or a transpose no longer explains dW alone, and the diagnosis can only
@@ -330,6 +414,23 @@ REWRITES: dict[str, str] = {
 }
 
 
+_EQUIVALENT_SLIPS: dict[str, Slip] = {
+    "relu_mask_ge": Slip("z >= 0", "derivative",
+                         _relu_only(lambda p: (p.Z >= 0).astype(p.Z.dtype)), "hidden"),
+    "relu_derivative_half_at_zero": Slip("ReLU'(0) = 1/2", "derivative", _relu_only(
+        lambda p: np.where(p.Z == 0, 0.5, (p.Z > 0).astype(p.Z.dtype))), "hidden"),
+    "unshifted_softmax": Slip("exp(Z) / sum(exp(Z))", "probabilities", lambda p: (
+        np.exp(p.Zs[-1]) / np.exp(p.Zs[-1]).sum(axis=0, keepdims=True)
+        if p.mlp.output == "softmax" else p.As[-1])),
+    "bias_via_ones": Slip("dZ 1", "bias_gradient",
+                          lambda p: p.dZ @ np.ones((p.m, 1)) * p.scale, "weights"),
+    "mask_on_activation": Slip("A > 0", "derivative",
+                               _relu_only(lambda p: (p.A > 0).astype(p.Z.dtype)), "hidden"),
+    "transposed_product": Slip("(A dZ^T)^T", "weight_gradient",
+                               lambda p: (p.A_in @ p.dZ.T).T * p.scale, "weights"),
+}  # fmt: skip
+
+
 def gradients(
     params: Params,
     X: Array,
@@ -353,124 +454,10 @@ def gradients(
             for key in totals:
                 totals[key] += one[key] - reg[key]
         return {key: totals[key] / X.shape[1] + reg[key] for key in totals}
-    L, m = arch.layers, X.shape[1]
-    Zs, As = forward(params, X, arch)
-    if equivalent == "unshifted_softmax" and arch.output == "softmax":
-        E = np.exp(Zs[-1])
-        As[L] = E / E.sum(axis=0, keepdims=True)
-    labels = (y + 1) % arch.sizes[-1] if bug == "labels_off_by_one" else y
-    Y = np.zeros_like(As[L])
-    Y[labels, np.arange(m)] = 1.0
-    dZ = Y - As[L] if bug == "sign_output_error" else As[L] - Y
-    if arch.output == "sigmoid" and bug != "quadratic_delta_without_derivative":
-        dZ = dZ * As[L] * (1 - As[L])
-    if bug == "softmax_treated_elementwise":
-        dZ = dZ * As[L] * (1 - As[L])
-    if bug == "loop_skips_first_example":
-        dZ = dZ.copy()
-        dZ[:, 0] = 0.0
-    scale = 1.0 if bug == "missing_1_over_m" else 1.0 / m
-    grads: Params = {}
-    for k in range(L, 0, -1):
-        W = params[f"W{k}"]
-        A_prev = As[k - 1]
-        if bug == "pre_activation_instead_of_activation" and k > 1:
-            A_prev = Zs[k - 2]
-        if bug == "activation_of_wrong_layer" and k == 3:
-            A_prev = As[1]
-        if equivalent == "transposed_product":
-            dW = (A_prev @ dZ.T).T * scale
-        else:
-            dW = dZ @ A_prev.T * scale
-        if bug == "divided_by_m_twice":
-            dW = dW / m
-        if bug == "transposed_weight_gradient" and W.shape[0] == W.shape[1] and 1 < k < L:
-            dW = dW.T
-        if bug == "l2_coefficient_halved":
-            dW = dW + arch.l2 / 2 * W
-        elif bug != "forgotten_regularisation":
-            dW = dW + arch.l2 * W
-        if bug == "wrong_layer_scaled" and k == L:
-            dW = 0.5 * dW
-        if equivalent == "bias_via_ones":
-            db = dZ @ np.ones((m, 1))
-        elif bug == "bias_summed_to_scalar":
-            db = np.full((W.shape[0], 1), dZ.sum())
-        elif bug == "bias_wrong_axis":
-            db = np.resize(dZ.sum(axis=0), W.shape[0])[:, None]
-        elif bug == "bias_of_first_example":
-            db = dZ[:, :1] * m
-        elif bug == "bias_not_accumulated":
-            db = dZ[:, -1:]
-        else:
-            db = dZ.sum(axis=1, keepdims=True)
-        db = db if bug == "missing_1_over_m_bias" else db * scale
-        if bug == "regularisation_on_biases":
-            db = db + arch.l2 * params[f"b{k}"]
-        grads[f"W{k}"], grads[f"b{k}"] = dW, db
-        if k == 1:
-            break
-        if bug == "missing_transpose_in_backprop" and W.shape[0] == W.shape[1]:
-            dA = W @ dZ
-        else:
-            dA = W.T @ dZ
-        Z, A = Zs[k - 2], As[k - 1]
-        if bug == "relu_derivative_is_relu":
-            g = np.maximum(Z, 0.0)
-        elif bug == "sigmoid_derivative_is_sigmoid":
-            g = A
-        elif bug == "tanh_derivative_of_pre_activation":
-            g = 1 - Z**2
-        elif bug == "derivative_from_output_as_input":
-            at = A - 0.1 if arch.activation == "relu" else A
-            g = _derivative(arch.activation, at, _activation(arch.activation, A))
-        elif bug == "mask_without_bias":
-            g = ((Z - params[f"b{k - 1}"]) > 0).astype(Z.dtype)
-        elif equivalent == "relu_mask_ge" and arch.activation == "relu":
-            g = (Z >= 0).astype(Z.dtype)
-        elif equivalent == "relu_derivative_half_at_zero" and arch.activation == "relu":
-            g = np.where(Z == 0, 0.5, (Z > 0).astype(Z.dtype))
-        elif bug == "relu_derivative_2_at_zero":
-            g = np.where(Z == 0, 2.0, (Z > 0).astype(Z.dtype))
-        elif equivalent == "mask_on_activation" and arch.activation == "relu":
-            g = (A > 0).astype(Z.dtype)
-        else:
-            g = _derivative(arch.activation, Z, A)
-        if bug == "derivative_applied_twice":
-            g = g * g
-        if bug == "missing_derivative_first_layer" and k == 2:
-            g = np.ones_like(g)
-        dZ = dA * g
-    if bug == "last_column_of_dW1_dropped":
-        grads["W1"][:, -1] = 0.0
-    if bug == "wrong_single_entry":
-        grads["W1"].flat[int(np.argmax(np.abs(grads["W1"])))] = 0.0
-    if bug == "kink_bias_offset":
-        grads["b1"][0] += 0.3 * np.linalg.norm(grads["b1"])
-    if bug == "kink_row_1e-04":
-        row = grads["W1"][0]
-        row += 1e-4 * np.linalg.norm(grads["W1"]) / np.sqrt(row.size)
-    if bug is not None and MUTANTS[bug].group == "small":
-        shape, size = bug.rsplit("_", 1)
-        small_error(grads, shape, float(size), arch)
-    return {name: grads[name] for name in params}
-
-
-def small_error(grads: Params, shape: str, size: float, arch: Architecture) -> None:
-    """Add, in place, an error of relative size ``size`` (||error|| / ||g_p|| for each
-    parameter p it touches) of the given shape (a key of SMALL_SHAPES) to ``grads``."""
-    if shape == "scaled":
-        grads[f"W{arch.layers}"] *= 1 + size
-    elif shape == "entry":
-        W1 = grads["W1"]
-        W1.flat[int(np.argmax(np.abs(W1)))] += size * np.linalg.norm(W1)
-    elif shape == "dense":
-        rng = np.random.default_rng(12345)  # the same direction at every point
-        for g in grads.values():
-            u = rng.standard_normal(g.shape)
-            g += size * np.linalg.norm(g) * u / np.linalg.norm(u)
-    else:
-        raise ValueError(f"unknown shape {shape!r}; expected one of {list(SMALL_SHAPES)}")
+    if bug is not None:
+        mutant = MUTANTS[bug]
+        return slipped(params, X, y, arch.mlp, mutant.slip, mutant.layers)
+    return slipped(params, X, y, arch.mlp, _EQUIVALENT_SLIPS.get(equivalent or ""))
 
 
 @dataclass(frozen=True)
@@ -633,7 +620,7 @@ def _with_small_error(
     size: float,
 ) -> Params:
     grads = gradients(params, X, y, arch)
-    small_error(grads, shape, size, arch)
+    small_error(grads, shape, size, arch.layers)
     return grads
 
 
