@@ -2,7 +2,7 @@
 
 For every document, the shortened protocol of ``tests/test_mnist_e2e.py`` (the same data,
 initialisation, learning rate and iterations) is trained with the mutation suite's
-backward pass (``oracles.mutants.gradients``, the document's sizes and activation): once
+backward pass (``tests.meta.mutants.gradients``, the document's sizes and activation): once
 correct, and once with each bug that applies. A bug is caught when the test accuracy falls
 under that test's threshold or the loss does not fall. ``nox -s bench`` does not run it
 (about 15 minutes on 2 cores): ``python -m benchmarks.e2e_power`` with MNIST_DIR set.

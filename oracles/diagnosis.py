@@ -38,12 +38,12 @@ KINDS: dict[str, str] = {
     "propagation": "wrong in one layer and every layer below it, right above it",
     "output_error": "wrong in every layer: the output layer's error dZ_L is wrong",
     "unexplained": "wrong, and no known kind explains it",
-    # Found by oracles.slips.diagnose_network, for a network whose architecture is known:
+    # Found by oracles.audit's diagnose_network, for a network whose architecture is known:
     "slip": "a named slip of the derivation, at a layer, matched to rounding",
     "forward": "right for the code's own forward pass, which is not the network described",
     "numerical_guard": "the described network's gradient; the code's own loss has a guard",
 }
-NETWORK_KINDS = ("slip", "forward", "numerical_guard")  # oracles.slips.diagnose_network's
+NETWORK_KINDS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")

@@ -261,3 +261,22 @@ def test_a_disagreement_that_resolution_does_not_explain_fails_the_audit(monkeyp
     assert status == 1
     assert "HARNESS BUG (exit status 1): the oracles disagree on relu_16_16 reference" in out
     assert "the oracles contradict each other" in out
+
+
+def test_only_a_cause_the_update_never_reads_goes_untrained() -> None:
+    """000's and 002's guard sits in the printed loss: their reverted variants train to the
+    same parameters (tests/test_networks.py), so the audit trains nothing for them; a slip in
+    the backward (003's bias sum) or the forward (001's shifted sigmoid) is trained."""
+    from oracles.audit.verdicts import trains_identically
+    from reference_nn import NETWORKS
+
+    expected = {"relu_500_150": True, "relu_532": True, "relu_10_10": False,
+                "sigmoid_16_16": False}  # fmt: skip
+    for name, identical in expected.items():
+        spec = NETWORKS[name]
+        concerns = "loss" if identical else ("activation" if "sigmoid" in name else "bias_gradient")
+        (cause,) = [d.what for d in spec.departures if d.concerns == concerns]
+        reverted = spec.reverted(cause)
+        assert reverted is not None and reverted.published != spec.published
+        assert trains_identically(spec, reverted) is identical, name
+    assert NETWORKS["relu_10_10"].reverted("no such departure") is None

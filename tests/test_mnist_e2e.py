@@ -7,7 +7,7 @@ sits about 3 points under the lowest of them, so that it holds on another machin
 What these tests catch is a broken pipeline (data, labels, scaling, protocol) or a training
 that diverges or stalls, not a wrong gradient: gradient descent tolerates most backprop bugs.
 Measured over the mutation suite (``benchmarks/e2e_power.py``, 2026-12-01: each document's
-shortened protocol trained with oracles.mutants' backward, each bug that applies), they
+shortened protocol trained with tests.meta.mutants' backward, each bug that applies), they
 catch 45 of 96 (network, bug) pairs of derivation slips and none of the 45 errors of relative
 size 1e-3 to 1e-5. Caught wherever they apply: a flipped output error, a missing or doubled
 1/m, the softmax treated elementwise, labels off by one, misplaced transposes, the sigmoid's

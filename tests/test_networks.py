@@ -310,3 +310,27 @@ def test_float32_stays_float32_through_every_intermediate(name, variant, batches
         loss, grads, A_L = vectorized.loss_and_gradients(params, X, y, net.recipe)
     assert {a.dtype for a in [*Zs, *As, A_L, loss]} == {np.dtype(np.float32)}
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("style", ["loop", "vectorized"])
+@pytest.mark.parametrize("loss", ["log_softmax", "log_probs", "log_probs_eps"])
+def test_what_the_update_never_reads_changes_no_trained_parameter(style, loss) -> None:
+    """The audit trains nothing for a cause in NOT_READ_BY_UPDATE: two derivations that differ
+    only there must train to the same parameters, bit for bit (while the logged loss differs)."""
+    from dataclasses import replace
+
+    from reference_nn.network import build
+    from reference_nn.training import NOT_READ_BY_UPDATE
+
+    assert NOT_READ_BY_UPDATE == {"loss"}
+    spec = NETWORKS["relu_10_10"]
+    other = replace(spec, published=replace(spec.published, loss=loss))
+    rng = np.random.default_rng(0)
+    X, y = rng.random((784, 40)).astype(spec.published.input_dtype), rng.integers(0, 10, 40)
+    runs = []
+    for s in (spec, other):
+        net = build(s, style=style, variant="published")
+        runs.append(train(net, net.init_params(0), X, y, iterations=5, log_every=2))
+    assert all(np.array_equal(runs[0].params[k], runs[1].params[k]) for k in runs[0].params)
+    if loss == "log_probs_eps":  # the guard moves the logged loss, and nothing else
+        assert runs[0].history[0].loss != runs[1].history[0].loss

@@ -1,25 +1,13 @@
-"""One verdict per network x variant x parameter, from every oracle's measurements together.
+"""One verdict per network x variant x parameter, from every oracle's measurements together:
 
-  correct   every oracle passes, in every style.
-  inexact   the hand-written gradient is, at its oracle's resolution, the derivative of one of
-            the two objectives the audit knows, the code's own forward pass and loss (finite
-            differences, jax.grad of its own forward) or the network the document describes
-            (jax.grad of an independent formulation), and not of the other: the derivation is
-            right, and the two objectives differ in what the code computes forward (an epsilon
-            inside a printed loss's log, a shift inside an exp).
+  correct   every oracle passes, in every style;
+  inexact   exactly the derivative of one of the code's two objectives (its own forward and
+            loss, or the network the document describes) and not of the other: a guard or a
+            shift in the forward, no size threshold (without JAX a failure is ``wrong``);
   wrong     the derivative of neither: a slip in the derivation.
 
-No threshold on the size of the error enters: the same guard moves the gradient by 1.2e-7
-in document 000, 5.8e-6 in 002 (log(p + 1e-8), measured) and 5.9e-3 on another ReLU network
-whose probabilities come closer to 1e-8, so a size rule would give one departure different
-verdicts. What decides is which objective the gradient is exactly the derivative of, which
-does not depend on the data. Without JAX, only finite differences of the code's own loss are
-measured: a failure there is ``wrong`` (a guard cannot be told from a bug without the second
-objective).
-
-The consequence of a defect is measured by training the document's shortened protocol
-(reference_nn.protocol.SHORT_PROTOCOLS, seed 0) as published and with its cause reverted,
-comparing the final training loss (of the correct objective) and the test accuracy.
+A defect's consequence: the shortened protocol trained as published and with its cause
+reverted (seed 0), published minus reverted in final loss and test accuracy.
 """
 
 from __future__ import annotations
