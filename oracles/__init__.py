@@ -2,28 +2,36 @@
 
 ``check_gradients`` / ``assert_gradients`` compare any ``grad(params)`` with finite
 differences of ``loss(params)``; ``diagnose`` names what is wrong and where;
-``compare_gradients`` judges against an exact gradient. Nothing here knows the five documents:
-their audit is the subpackage ``oracles.audit`` (``python -m oracles.audit``).
+``compare_gradients`` judges against an exact gradient; ``gradients_from_update`` and
+``attributes`` take code that only updates, or keeps its parameters in objects. Nothing here
+knows the five documents: their audit is ``oracles.audit`` (``python -m oracles.audit``).
 """
 
+from oracles.adapters import Attributes, attributes, gradients_from_update
 from oracles.check import LowPrecisionGradientWarning, assert_gradients, check_gradients, diagnose
 from oracles.diagnosis import Defect, Diagnosis
 from oracles.exact import compare_gradients
+from oracles.points import PointsReport, check_at_points
 from oracles.report import Comparisons, GradientReport, ParameterReport
 from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
 
 __all__ = [
     "AUTODIFF_TOLERANCES",
     "TOLERANCES",
+    "Attributes",
     "Comparisons",
     "Defect",
     "Diagnosis",
     "GradientReport",
     "LowPrecisionGradientWarning",
     "ParameterReport",
+    "PointsReport",
     "Tolerance",
     "assert_gradients",
+    "attributes",
+    "check_at_points",
     "check_gradients",
     "compare_gradients",
     "diagnose",
+    "gradients_from_update",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from oracles.diagnosis import Diagnosis, diagnosis_of
 from oracles.exact import compare_gradients
-from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at
+from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at, split
 from oracles.measure import MODES, measure, problem_for
 from oracles.report import GradientReport
 from oracles.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
@@ -26,8 +26,8 @@ class LowPrecisionGradientWarning(UserWarning):
 
 def check_gradients(
     loss: Loss,
-    grad: Grad,
-    params: Params,
+    grad: Grad | None = None,
+    params: Params | None = None,
     *,
     mode: str = "auto",
     method: str = "central",
@@ -40,6 +40,10 @@ def check_gradients(
 ) -> GradientReport:
     """Compare ``grad(params)`` with finite differences of ``loss``, parameter by parameter.
 
+    ``grad`` None: ``loss(params)`` returns ``(value, gradients)``. Gradients are read as the
+    update ``p -= lr * g`` applies them: under the parameter's name or ``'d' + name``, in any
+    shape that broadcasts to the parameter's or has its entries; the report says how.
+
     ``mode``: ``all`` (every coordinate), ``sample`` (``samples`` per parameter),
     ``directional`` (random directions, up to ``directions``), or ``auto``: ``all`` up to
     ``max_coordinates`` parameters in total, else ``directional``. ``method``: ``central``,
@@ -49,8 +53,12 @@ def check_gradients(
     """
     if mode not in (*MODES, "auto"):
         raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
+    if params is None:
+        raise TypeError("check_gradients needs params, the dict of parameter arrays")
+    if grad is None:
+        loss, grad = split(loss)
     x = float64_copies(params)
-    analytic, dtype = gradient_at(grad, x)
+    analytic, dtype, readings = gradient_at(grad, x)
     if dtype != np.float64:
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
@@ -64,48 +72,70 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     problem = problem_for(loss, grad, x, analytic, method, tol, rng.spawn(1)[0])
     parameters = measure(problem, mode, samples=samples, directions=directions, rng=rng)
-    return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic)
+    return GradientReport(
+        "finite_difference", method, mode, str(dtype), parameters, analytic, readings
+    )
 
 
-def assert_gradients(loss: Loss, grad: Grad, params: Params, **options: Any) -> GradientReport:
+def assert_gradients(
+    loss: Loss,
+    grad: Grad | None = None,
+    params: Params | None = None,
+    *,
+    layers: Sequence[tuple[str, ...]] | None = None,
+    examples: int | None = None,
+    **options: Any,
+) -> GradientReport:
     """``check_gradients``, raising AssertionError with the report's table, each mismatch and
-    the diagnosis (what is wrong, where) when any parameter disagrees."""
+    the diagnosis (what is wrong, where; ``layers`` and ``examples`` as for ``diagnose``) when
+    any parameter disagrees."""
     __tracebackhide__ = True
+    if grad is None:
+        loss, grad = split(loss)
     report = check_gradients(loss, grad, params, **options)
     if not report.passed:
-        diagnosis = diagnosis_of(report, loss, grad, params, seed=options.get("seed", 0))
+        assert params is not None
+        diagnosis = diagnosis_of(report, loss, grad, params, layers=layers, examples=examples,
+                                 seed=options.get("seed", 0))  # fmt: skip
         raise AssertionError(f"{report.summary()}\n{diagnosis}")
     return report
 
 
 def diagnose(
     loss: Loss,
-    grad: Grad,
-    params: Params,
+    grad: Grad | None = None,
+    params: Params | None = None,
     *,
     reference: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
-    layers: Sequence[tuple[str, str]] | None = None,
+    layers: Sequence[tuple[str, ...]] | None = None,
+    examples: int | None = None,
     **check_options: Any,
 ) -> Diagnosis:
     """Name the defects of ``grad(params)``, each with its parameters and layer.
 
     Arguments and ``check_options`` as for ``check_gradients``; every coordinate is measured
     up to ``max_coordinates`` parameters. ``reference(params) -> dict``: trusted gradients
-    (autodiff, say) in place of finite differences. ``layers``: [(weight name, bias name),
-    ...], input layer first; by default read from names W1, b1, W2, b2, ...
+    (autodiff, say) in place of finite differences. ``layers``: one tuple per layer, input
+    layer first, of its weight, its bias and any further parameters (batch norm's gamma and
+    beta); by default read from names W1, b1, W2, b2, ... ``examples``: the batch size m, so
+    that a factor of m can be named as a missing division by it.
     """
+    if params is None:
+        raise TypeError("diagnose needs params, the dict of parameter arrays")
+    if grad is None:
+        loss, grad = split(loss)
     seed = check_options.get("seed", 0)
     if reference is not None:
         x = float64_copies(params)
-        g, dtype = gradient_at(grad, x)
+        g, dtype, _ = gradient_at(grad, x)
         trusted = reference({k: v.copy() for k, v in x.items()})
         t = {k: np.asarray(trusted[k], dtype=np.float64).reshape(x[k].shape) for k in x}
         tol = autodiff_tolerance_for(dtype)
         report = compare_gradients(g, t, oracle="reference", rtol=tol.rtol, atol=tol.atol)
-        return diagnosis_of(report, loss, grad, params, layers=layers, seed=seed,
-                            trusted="the reference gradient")  # fmt: skip
+        return diagnosis_of(report, loss, grad, params, layers=layers, examples=examples,
+                            seed=seed, trusted="the reference gradient")  # fmt: skip
     size = sum(int(np.size(v)) for v in params.values()) if isinstance(params, Mapping) else 0
     small = size <= int(check_options.get("max_coordinates", 16_000))
     options = {**check_options, "mode": "all"} if small else check_options
     report = check_gradients(loss, grad, params, **options)
-    return diagnosis_of(report, loss, grad, params, layers=layers, seed=seed)
+    return diagnosis_of(report, loss, grad, params, layers=layers, examples=examples, seed=seed)

@@ -192,7 +192,8 @@ def diagnosis_of(
     grad: Grad,
     params: Params,
     *,
-    layers: Sequence[tuple[str, str]] | None = None,
+    layers: Sequence[tuple[str, ...]] | None = None,
+    examples: int | None = None,
     seed: int | np.random.Generator = 0,
     trusted: str | None = None,
 ) -> Diagnosis:
@@ -239,10 +240,12 @@ def diagnosis_of(
     if order is None:
         undecided.append("propagation, output_error (no layer order: name the parameters "
                          "W1, b1, W2, b2, ... or pass layers=)")  # fmt: skip
-    biases = {b for _, b in order} if order else set()
-    found = {e.name: _per_parameter(e, e.name in biases) for e in evidence.values() if e.failed}
+    biases = {layer[1] for layer in order if len(layer) > 1} if order else set()
+    found = {
+        e.name: _per_parameter(e, e.name in biases, examples) for e in evidence.values() if e.failed
+    }
     found = _supported(found, evidence)
-    defects = _merged([d for d in found.values() if d is not None])
+    defects = _one_per_layer(_merged([d for d in found.values() if d is not None]), order)
     unexplained = [name for name, d in found.items() if d is None]
     if order and unexplained:
         structural = _structure(order, evidence, set(unexplained))
@@ -260,7 +263,7 @@ def diagnosis_of(
     return Diagnosis(False, tuple(defects), trusted, tuple(undecided))
 
 
-def _per_parameter(e: _Evidence, is_bias: bool) -> Defect | None:
+def _per_parameter(e: _Evidence, is_bias: bool, examples: int | None) -> Defect | None:
     """The first per-parameter kind that explains ``e``'s hand-written values, or None."""
     t, g = e.t, e.g
     if is_bias and e.full and t.size > 1 and _bias_sum(e):
@@ -270,6 +273,8 @@ def _per_parameter(e: _Evidence, is_bias: bool) -> Defect | None:
         return None  # right at every coordinate measured here: the failure was seen nearby
     if np.all(g == 0):
         return Defect("zero", (e.name,), "all zeros: it is never computed, or never stored")
+    if int(np.prod(e.shape)) == 1:
+        return None  # one entry: any factor, sign or L2 term would fit it, so none is claimed
     if e.explains(-hi, -lo):
         return Defect("sign", (e.name,), _SIGN, -1.0)
     # Constants are fitted where the right value is one number (off any kink), if anywhere.
@@ -278,7 +283,7 @@ def _per_parameter(e: _Evidence, is_bias: bool) -> Defect | None:
     if norm > 0:
         c = float(np.dot(g[exact], t[exact])) / norm
         if abs(c - 1) > 2 * e.rtol and c != 0 and e.explains(c * lo, c * hi):
-            return Defect("scale", (e.name,), _scale_words(c), c)
+            return Defect("scale", (e.name,), _scale_words(c, examples), c)
     if e.full and len(e.shape) == 2 and e.shape[0] == e.shape[1] > 1:
         flip = (lo.reshape(e.shape).T.reshape(-1), hi.reshape(e.shape).T.reshape(-1))
         if e.explains(*flip):
@@ -329,14 +334,23 @@ def _localized(e: _Evidence, wrong: NDArray[np.bool_]) -> Defect | None:
     )
 
 
+def _null(e: _Evidence) -> bool:
+    """Every right value is zero within tolerance (a bias that feeds batch norm): such a
+    parameter says nothing about the dZ of its layer."""
+    return e.full and bool(np.all(np.abs(e.t) <= e.slack))
+
+
 def _structure(
-    order: Sequence[tuple[str, str]], evidence: dict[str, _Evidence], unexplained: set[str]
+    order: Sequence[tuple[str, ...]], evidence: dict[str, _Evidence], unexplained: set[str]
 ) -> Defect | None:
     """The kind that follows from which parameters of which layers are wrong (among those no
-    per-parameter kind explains), or None."""
+    per-parameter kind explains), or None. A parameter whose right gradient is identically zero
+    is no witness for or against its layer."""
     failed = {name for name, e in evidence.items() if e.failed}
-    weights = [w for w, _ in order]
-    biases = [b for _, b in order]
+    witnesses = [tuple(n for n in layer if n in evidence and not _null(evidence[n]))
+                 for layer in order]  # fmt: skip
+    weights = [layer[0] for layer in order]
+    biases = [layer[1] for layer in order if len(layer) > 1]
     if unexplained and unexplained <= set(biases) and not failed & set(weights):
         return Defect(
             "bias_reduction",
@@ -345,11 +359,14 @@ def _structure(
             "gradient's own reduction, db_k = sum of dZ_k over the examples (axis 1) / m "
             "(its axis, the terms it sums, or its 1/m)",
         )
-    if (
-        unexplained
-        and unexplained <= set(weights)
-        and not failed & {b for w, b in order if w in unexplained}
-    ):
+    # db_k = sum of dZ_k: a right bias says dZ_k is right, unless its right gradient is zero.
+    bias_of = {layer[0]: layer[1] for layer in order if len(layer) > 1}
+
+    def right_bias(w: str) -> bool:
+        b = bias_of.get(w)
+        return b is not None and b in evidence and not _null(evidence[b]) and b not in failed
+
+    if unexplained and unexplained <= set(weights) and all(map(right_bias, unexplained)):
         return Defect(
             "weight_product",
             tuple(w for w in weights if w in unexplained),
@@ -357,13 +374,13 @@ def _structure(
             "dW_k = dZ_k A_{k-1}^T / m (with examples as rows: A_{k-1}^T dZ_k / m): its input "
             "A_{k-1} (Z used for A, another layer's A) or the order of the product",
         )
-    wrong = [w in failed and b in failed for w, b in order]
+    wrong = [bool(seen) and all(n in failed for n in seen) for seen in witnesses]
     if not any(wrong):
         return None
     top = max(k for k, w in enumerate(wrong, start=1) if w)
-    if not all(wrong[:top]) or any(n in failed for pair in order[top:] for n in pair):
+    if not all(wrong[:top]) or any(n in failed for seen in witnesses[top:] for n in seen):
         return None
-    params = tuple(n for pair in order[:top] for n in pair if n in unexplained)
+    params = tuple(n for layer in order[:top] for n in layer if n in unexplained)
     if not params:
         return None
     L = len(order)
@@ -425,6 +442,29 @@ def _unexplained(items: list[_Evidence]) -> Defect:
     )
 
 
+def _one_per_layer(defects: list[Defect], order: Sequence[tuple[str, ...]] | None) -> list[Defect]:
+    """Localized defects of parameters of one layer as one defect: one slip at one place (a
+    mask taken from another layer) leaves wrong entries in each of that layer's parameters."""
+    layer_of = {n: k for k, layer in enumerate(order or ()) for n in layer}
+    out: list[Defect] = []
+    for d in defects:
+        k = layer_of.get(d.parameters[0]) if d.kind == "localized" else None
+        same = next(
+            (i for i, o in enumerate(out)
+             if k is not None and o.kind == "localized" and layer_of.get(o.parameters[0]) == k),
+            None,
+        )  # fmt: skip
+        if same is None or k is None:
+            out.append(d)
+            continue
+        o = out[same]
+        first = o.detail if len(o.parameters) > 1 else f"{o.parameters[0]}: {o.detail}"
+        out[same] = Defect("localized", o.parameters + d.parameters,
+                           f"{first}; {', '.join(d.parameters)}: {d.detail}",
+                           layer=k + 1)  # fmt: skip
+    return out
+
+
 def _merged(defects: list[Defect]) -> list[Defect]:
     """One defect per kind (and value, for scale and regularisation), listing its parameters."""
     out: list[Defect] = []
@@ -457,19 +497,16 @@ _BIAS_SUM = (
 )
 
 
-def _scale_words(c: float) -> str:
+def _scale_words(c: float, examples: int | None) -> str:
+    """The factor in words; a reading by the batch size m only when it is m (or 1/m)."""
     text = f"{c:.6g} times the right gradient"
-    if abs(c) >= 2 and abs(c - round(c)) <= 1e-6 * abs(c):
-        return f"{text}: often a missing division by the batch size m (is m {round(c)}?)"
-    if 0 < abs(c) <= 0.5 and abs(1 / c - round(1 / c)) <= 1e-6 / abs(c):
-        n = round(1 / c)
-        reading = (
-            "a factor of 2 (a 1/2 in the loss, or its absence)"
-            if n == 2
-            else (f"a division by m done twice (is m {n}?)")
-        )
-        return f"{text}: often {reading}"
-    return f"{text}: a stray constant factor"
+    if examples is not None and examples > 2 and abs(c - examples) <= 1e-6 * examples:
+        return f"{text}: the batch size m = {examples}, so a missing division by m"
+    if examples is not None and examples > 2 and abs(c * examples - 1) <= 1e-6:
+        return f"{text}: 1/m for the batch size m = {examples}, so a division by m done twice"
+    if abs(c - 2) <= 2e-6 or abs(c - 0.5) <= 1e-6:
+        return f"{text}: a factor of 2 (a 1/2 in the loss, or its absence)"
+    return f"{text}: a stray constant factor {c:.6g}"
 
 
 def _l2_words(lam: float, name: str) -> str:

@@ -1,5 +1,5 @@
-"""What the checker accepts: parameters and gradients, read into float64 copies or refused
-with an error that names the parameter."""
+"""What the checker accepts: parameters, and gradients as people's code returns them, read into
+float64 copies or refused with an error that names both sides."""
 
 from __future__ import annotations
 
@@ -30,22 +30,83 @@ def float64_copies(params: Params) -> Point:
     return copies
 
 
-def gradient_at(grad: Grad, x: Point) -> tuple[Point, np.dtype[Any]]:
-    """``grad`` called on copies of ``x``, checked for keys, shapes, dtype and finiteness, in
-    float64; and the least precise dtype it came back in."""
+def split(both: Callable[[dict[str, Any]], Any]) -> tuple[Loss, Grad]:
+    """``loss`` and ``grad`` from one function returning ``(value, gradients)``."""
+
+    def pair(params: dict[str, Any]) -> tuple[Any, Mapping[str, Any]]:
+        out = both(params)
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping)):
+            raise TypeError(
+                "grad is None, so loss(params) must return (value, gradients dict); it returned "
+                f"{type(out).__name__}"
+            )
+        return out
+
+    return (lambda p: pair(p)[0]), (lambda p: pair(p)[1])
+
+
+def gradient_at(grad: Grad, x: Point) -> tuple[Point, np.dtype[Any], tuple[str, ...]]:
+    """``grad`` called on copies of ``x``, read as its update would apply it, in float64: the
+    gradients, the least precise dtype they came in, and how they were read where that was not
+    as given (a name ``dW1`` for ``W1``, entries that are not parameters, a shape the update
+    ``p -= lr * g`` broadcasts or one with the parameter's entries once size-1 axes go)."""
     given = grad({k: v.copy() for k, v in x.items()})
-    if set(given) != set(x):
-        raise ValueError(f"grad returned keys {sorted(given)}, params have {sorted(x)}")
+    if not isinstance(given, Mapping):
+        raise TypeError(f"grad must return a dict of arrays, got {type(given).__name__}")
+    found = {name: _key(given, name) for name in x}
+    missing = [name for name, key in found.items() if key is None]
+    if missing:
+        raise ValueError(
+            f"grad returned no gradient for {', '.join(missing)} (looked for each name and "
+            f"'d' + name); it returned {sorted(map(str, given))}"
+        )
+    keys = {name: key for name, key in found.items() if key is not None}
+    notes = [f"grad[{k!r}] read as the gradient of {n}" for n, k in keys.items() if k != n]
+    ignored = sorted(str(k) for k in set(given) - set(keys.values()))
+    if ignored:
+        notes.append(f"ignored, not parameters: {', '.join(ignored)}")
     dtypes = []
     out: Point = {}
     for name, value in x.items():
-        g = np.asarray(given[name])
-        if g.shape != value.shape:
-            raise ValueError(f"grad[{name!r}] has shape {g.shape}, params[{name!r}] {value.shape}")
+        key = keys[name]
+        g = np.asarray(given[key])
         if g.dtype.kind != "f":
-            raise TypeError(f"grad[{name!r}] must be a float array, got dtype {g.dtype}")
+            raise TypeError(f"grad[{key!r}] must be a float array, got dtype {g.dtype}")
         if not np.all(np.isfinite(g)):
-            raise ValueError(f"grad[{name!r}] contains NaN or an infinite value")
+            raise ValueError(f"grad[{key!r}] contains NaN or an infinite value")
+        if g.shape != value.shape:
+            g, how = _as_applied(g, value.shape, key, name)
+            notes.append(how)
         dtypes.append(g.dtype)
         out[name] = g.astype(np.float64)
-    return out, np.dtype(min(dtypes, key=lambda d: np.finfo(d).bits))
+    return out, np.dtype(min(dtypes, key=lambda d: np.finfo(d).bits)), tuple(notes)
+
+
+def _key(given: Mapping[str, Any], name: str) -> str | None:
+    if name in given:
+        return name
+    return f"d{name}" if f"d{name}" in given else None
+
+
+def _as_applied(
+    g: NDArray[Any], shape: tuple[int, ...], key: str, name: str
+) -> tuple[NDArray[Any], str]:
+    """``g`` with the parameter's ``shape``, as the update would apply it, and how."""
+    try:
+        broadcasts = np.broadcast_shapes(g.shape, shape) == shape
+    except ValueError:
+        broadcasts = False
+    if broadcasts:
+        how = "one number for every entry" if g.size == 1 else f"broadcast from {g.shape}"
+        return np.broadcast_to(g, shape), f"grad[{key!r}] of shape {g.shape} applied to {name} " \
+            f"{shape} as p -= lr * g applies it: {how}"  # fmt: skip
+    if [n for n in g.shape if n != 1] == [n for n in shape if n != 1]:
+        return g.reshape(shape), (
+            f"grad[{key!r}] of shape {g.shape} read as {name}'s {shape}: the same entries once "
+            "size-1 axes are dropped"
+        )
+    raise ValueError(
+        f"grad[{key!r}] has shape {g.shape}, params[{name!r}] {shape}: the update "
+        "p -= lr * g cannot apply it (it neither broadcasts to the parameter's shape nor has "
+        "its entries)"
+    )

@@ -9,7 +9,8 @@ lie outside that pair, so the check also moves off the kink, to nearby points x 
 over every parameter, over each one, growing by layer, random; both signs; r and r/2, to
 extrapolate the drift away). There the gradient function is judged on its own, and the
 derivatives measured widen the range a value at x may take. A value outside every range
-measured, from a gradient right at every nearby point, is set aside: not judged.
+measured, from a gradient right at every nearby point, fails; one with no side measured cleanly
+and no nearby point judged is set aside: not judged.
 """
 
 from __future__ import annotations

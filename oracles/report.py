@@ -190,8 +190,8 @@ class ParameterReport:
 
 @dataclass(frozen=True, eq=False)
 class GradientReport:
-    """A whole check: one ParameterReport per parameter, how it was made, and the gradient
-    under test at the point (float64)."""
+    """A whole check: one ParameterReport per parameter, how it was made, the gradient under
+    test at the point (float64, as its update applies it) and how it was read."""
 
     oracle: str
     method: str
@@ -199,6 +199,7 @@ class GradientReport:
     gradient_dtype: str
     parameters: tuple[ParameterReport, ...]
     gradient: Mapping[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
+    readings: tuple[str, ...] = ()  # how the gradient was read, where not as given
 
     @property
     def passed(self) -> bool:
@@ -228,10 +229,11 @@ class GradientReport:
 
     def summary(self) -> str:
         """A table, one row per parameter, then each mismatch and the verdict."""
+        w = max(6, *(len(p.name) for p in self.parameters))
         lines = [
             f"gradient check by {self.oracle} ({self.method}, mode {self.mode}, "
             f"gradient dtype {self.gradient_dtype})\nmode {self.mode} detects {self.detects}",
-            f"{'param':<6} {'shape':<12} {'checked':>8} {'kinks':>6} {'set aside':>9} "
+            f"{'param':<{w}} {'shape':<12} {'checked':>8} {'kinks':>6} {'set aside':>9} "
             f"{'mismatched':>10} {'max abs err':>12} {'max rel err':>12} {'rtol':>8} "
             f"{'atol':>8}  worst index: analytic vs numerical  verdict",
         ]
@@ -239,11 +241,12 @@ class GradientReport:
             where = " (near the point, off its kink)" if p.worst_nearby else ""
             verdict = "ok" if p.passed else ("UNJUDGED" if p.judged == 0 else "WRONG")
             lines.append(
-                f"{p.name:<6} {'x'.join(map(str, p.shape)):<12} {p.checked:>8} {p.kinks:>6} "
+                f"{p.name:<{w}} {'x'.join(map(str, p.shape)):<12} {p.checked:>8} {p.kinks:>6} "
                 f"{p.set_aside:>9} {p.mismatched:>10} {p.max_abs_error:>12.3e} "
                 f"{p.max_relative_error:>12.3e} {p.rtol:>8.1e} {p.atol:>8.1e}  "
                 f"{p.worst_index}{where}: {p.analytic:.10g} vs {p.numerical:.10g}  {verdict}"
             )
+        lines += [f"read: {note}" for note in self.readings]
         set_aside = sum(p.set_aside for p in self.parameters)
         if set_aside:
             lines.append(

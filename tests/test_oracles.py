@@ -335,8 +335,15 @@ def test_entries_an_exact_oracle_cannot_judge_are_counted_and_nothing_judged_is_
         (_tanh_loss, _tanh_grad, {}, TypeError, "non-empty dict"),
         (_tanh_loss, _tanh_grad, {"W": np.ones((3, 5), int)}, TypeError, "float array"),
         (_tanh_loss, _tanh_grad, {**_params(), "W": np.full((3, 5), np.nan)}, ValueError, "NaN"),
-        (_tanh_loss, lambda p: {"W": p["W"]}, _params(), ValueError, "grad returned keys"),
-        (_tanh_loss, lambda p: {**_tanh_grad(p), "b": p["b"].T}, _params(), ValueError, "shape"),
+        (_tanh_loss, lambda p: {"W": p["W"]}, _params(), ValueError, "no gradient for b"),
+        # db = dZ / m, not summed over the examples: (3, 2) for b (3, 1), which no update applies
+        (
+            _tanh_loss,
+            lambda p: {**_tanh_grad(p), "b": np.ones((3, 2))},
+            _params(),
+            ValueError,
+            r"grad\['b'\] has shape \(3, 2\), params\['b'\] \(3, 1\): the update",
+        ),
         (
             _tanh_loss,
             lambda p: {**_tanh_grad(p), "b": p["b"] * np.nan},

@@ -1,0 +1,197 @@
+"""Code as people write it, turned into the checker's ``loss``, ``grad`` and ``params``.
+
+``gradients_from_update``: for code that only updates, the gradient read off one step of it.
+``attributes``: parameters held in objects (a class, a list of layer objects), written into
+them for each point checked and restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.inputs import Grad, Point
+
+Update = Callable[[dict[str, Any]], Mapping[str, Any] | None]
+
+
+def gradients_from_update(update: Update, *, lr: float) -> Grad:
+    """A ``grad(params)`` for code that applies plain gradient descent, p <- p - lr g.
+
+    ``update(params)`` either changes the dict's arrays in place or returns a new dict; it is
+    called on copies (the caller's arrays are never changed) and g = (p - p_new) / lr. The first
+    call steps twice from the same point: an update that keeps state (momentum, Adam) moves
+    differently the second time and is refused, and so is one that changes nothing or a shape.
+    Not detectable, and so judged as the gradient: weight decay applied in the update (it reads
+    as an L2 term the loss lacks: the diagnosis says ``regularisation``) and an ``lr`` other
+    than the update's own (it reads as ``scale``). The read-off gradient carries a rounding
+    error of about eps |p| / lr: take an ``lr`` near 1 where the update lets you choose.
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    first = [True]
+
+    def step(x: Point) -> Point:
+        work = {k: v.copy() for k, v in x.items()}
+        returned = update(work)
+        after = work if returned is None else returned
+        if not isinstance(after, Mapping):
+            raise TypeError(f"update must return None or a dict, got {type(after).__name__}")
+        missing = sorted(set(x) - set(after))
+        if missing:
+            raise ValueError(f"update's result has no {', '.join(missing)}")
+        new = {k: np.asarray(after[k], dtype=np.float64) for k in x}
+        for k, v in new.items():
+            if v.shape != x[k].shape:
+                raise ValueError(
+                    f"update changed the shape of {k} from {x[k].shape} to {v.shape}: its "
+                    "gradient does not have the parameter's shape"
+                )
+        return new
+
+    def grad(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
+        x = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        new = step(x)
+        if first[0]:
+            first[0] = False
+            again = step(x)
+            if any(not np.array_equal(new[k], again[k]) for k in x):
+                raise ValueError(
+                    "update is not plain gradient descent: two steps from the same point moved "
+                    "the parameters differently (momentum, Adam, or other state it keeps)"
+                )
+            if all(np.array_equal(new[k], x[k]) for k in x):
+                raise ValueError(
+                    "update changed no parameter: it must change the dict's arrays in place or "
+                    "return the new ones"
+                )
+        return {k: (x[k] - new[k]) / lr for k in x}
+
+    return grad
+
+
+class Attributes:
+    """Parameters held as attributes of objects, named for the checker.
+
+    An attribute may hold an array, a list of arrays (named ``weights[0]``, ...) or a dict of
+    arrays (named by its keys, as a CS231n ``params`` dict). With several owners (a list of
+    layer objects), names are prefixed by the owner's position (``0.weights``); owners that
+    lack every attribute (an activation layer) are skipped.
+    """
+
+    def __init__(self, owners: object | Sequence[object], names: Sequence[str]) -> None:
+        many = isinstance(owners, list | tuple)
+        self._owners = list(owners) if isinstance(owners, list | tuple) else [owners]
+        self._slots: dict[str, tuple[object, str, Any]] = {}
+        layers: list[tuple[str, ...]] = []
+        for i, owner in enumerate(self._owners):
+            found = [n for n in names if hasattr(owner, n)]
+            if many and not found:
+                continue
+            if not found:
+                raise AttributeError(f"{type(owner).__name__} has none of {list(names)}")
+            prefix = f"{i}." if many else ""
+            for attr in found:
+                for key, label in _entries(getattr(owner, attr), attr):
+                    self._slots[prefix + label] = (owner, attr, key)
+            layers += _layers(self._owners[i], found, prefix)
+        if not self._slots:
+            raise AttributeError(f"no owner has any of {list(names)}")
+        self.layers: list[tuple[str, ...]] = layers
+
+    @property
+    def params(self) -> dict[str, NDArray[Any]]:
+        """Copies of the parameters' current values."""
+        return {name: np.array(self._get(slot)) for name, slot in self._slots.items()}
+
+    def __call__(self, fn: Callable[[], Any]) -> Callable[[dict[str, Any]], Any]:
+        """``fn()`` as a function of the parameters: each call writes them into the objects,
+        runs ``fn`` and restores every value and attribute as it was."""
+        return lambda params: self._run(params, fn)[0]
+
+    def update(self, step: Callable[[], Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """``step()`` (a training step that updates the objects) as an update of the
+        parameters, for ``gradients_from_update``: the values it leaves, read back."""
+        return lambda params: self._run(params, step)[1]
+
+    def _get(self, slot: tuple[object, str, Any]) -> Any:
+        owner, attr, key = slot
+        value = getattr(owner, attr)
+        return value if key is None else value[key]
+
+    def _run(self, params: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        unknown = sorted(set(params) - set(self._slots))
+        if unknown:
+            raise KeyError(f"not parameters of these objects: {', '.join(unknown)}")
+        attrs = {(id(o), a): (o, a) for o, a, _ in self._slots.values()}
+        saved = {k: (o, a, getattr(o, a), _shallow(getattr(o, a))) for k, (o, a) in attrs.items()}
+        values = {name: (self._get(slot), np.array(self._get(slot))) for name, slot in
+                  self._slots.items()}  # fmt: skip
+        try:
+            for name, value in params.items():
+                self._write(self._slots[name], np.asarray(value))
+            result = fn()
+            return result, {name: np.array(self._get(slot)) for name, slot in self._slots.items()}
+        finally:
+            for owner, attr, original, elements in saved.values():
+                setattr(owner, attr, original)
+                if isinstance(original, dict):
+                    original.update(elements)
+                elif isinstance(original, list):
+                    original[:] = elements
+            for array, copy in values.values():
+                if isinstance(array, np.ndarray) and array.flags.writeable:
+                    array[...] = copy
+
+    def _write(self, slot: tuple[object, str, Any], value: NDArray[Any]) -> None:
+        """In place where the array is float64 (other references to it see the point too),
+        else as a new float64 array (a float32 one would round the point)."""
+        current = self._get(slot)
+        if (isinstance(current, np.ndarray) and current.dtype == np.float64
+                and current.shape == value.shape and current.flags.writeable):  # fmt: skip
+            current[...] = value
+            return
+        owner, attr, key = slot
+        fresh = np.array(value, dtype=np.float64)
+        if key is None:
+            setattr(owner, attr, fresh)
+        else:
+            getattr(owner, attr)[key] = fresh
+
+
+def _entries(value: Any, attr: str) -> list[tuple[Any, str]]:
+    if isinstance(value, dict):
+        return [(key, str(key)) for key in value]
+    if isinstance(value, list | tuple):
+        return [(i, f"{attr}[{i}]") for i in range(len(value))]
+    return [(None, attr)]
+
+
+def _layers(owner: object, found: list[str], prefix: str) -> list[tuple[str, ...]]:
+    """Layer tuples (weight, bias, ...): one per owner, or one per index of list attributes."""
+    values = [getattr(owner, attr) for attr in found]
+    if all(isinstance(v, list | tuple) for v in values):
+        return [tuple(f"{prefix}{a}[{i}]" for a in found) for i in range(len(values[0]))]
+    if any(isinstance(v, dict) for v in values):
+        return []
+    return [tuple(prefix + a for a in found)]
+
+
+def _shallow(value: Any) -> Any:
+    """The elements of a list or dict attribute, to put back; None for anything else."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    return None
+
+
+def attributes(owners: object | Sequence[object], names: Sequence[str]) -> Attributes:
+    """The parameters ``names`` of ``owners`` (an object, or a list of layer objects): see
+    ``Attributes``. Its ``params`` go to the checker, ``attrs(fn)`` makes a loss or a gradient
+    function of them, ``attrs.update(step)`` an update for ``gradients_from_update``, and
+    ``attrs.layers`` the layer order for the diagnosis."""
+    return Attributes(owners, names)

@@ -1,0 +1,82 @@
+"""Checking a gradient at many points: one that is right at the point checked can be wrong
+elsewhere (a derivative clipped to a range, a branch only large activations reach)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.check import check_gradients
+from oracles.inputs import Grad, Loss, Params, float64_copies, split
+from oracles.report import GradientReport
+
+
+@dataclass(frozen=True, eq=False)
+class PointsReport:
+    """The checks at each point, in order, up to the first that failed."""
+
+    reports: tuple[tuple[float, int, GradientReport], ...]
+    failing_point: dict[str, NDArray[np.float64]] | None
+
+    @property
+    def passed(self) -> bool:
+        """Every point checked passed."""
+        return self.failing_point is None
+
+    def summary(self) -> str:
+        """How many points passed, and the first failure's scale, index and report."""
+        if self.passed:
+            return f"gradients agree at all {len(self.reports)} points"
+        scale, index, report = self.reports[-1]
+        return (
+            f"gradients disagree at point {index} of scale {scale:g} (after "
+            f"{len(self.reports) - 1} points that agree; the point is in failing_point)\n"
+            + report.summary()
+        )
+
+
+def points(params: Params, *, count: int, scales: Sequence[float], seed: int) -> list[Any]:
+    """(scale, index, point) for each scale and index: the given point scaled by ``scale`` at
+    index 0, then ``scale`` (p + s_p z) with z standard normal and s_p the parameter's
+    standard deviation (1 where it is constant)."""
+    x = float64_copies(params)
+    rng = np.random.default_rng(seed)
+    out = []
+    for scale in scales:
+        for index in range(count):
+            point = {}
+            for name, v in x.items():
+                spread = float(np.std(v)) or 1.0
+                noise = rng.standard_normal(v.shape) * spread if index else 0.0
+                point[name] = scale * (v + noise)
+            out.append((scale, index, point))
+    return out
+
+
+def check_at_points(
+    loss: Loss,
+    grad: Grad | None = None,
+    params: Params | None = None,
+    *,
+    count: int = 4,
+    scales: Sequence[float] = (0.1, 1.0, 10.0),
+    seed: int = 0,
+    **options: Any,
+) -> PointsReport:
+    """``check_gradients`` (with ``options``) at ``count`` points per scale (see ``points``),
+    reproducibly from ``seed``, stopping at the first point that fails."""
+    if params is None:
+        raise TypeError("check_at_points needs params, the dict of parameter arrays")
+    if grad is None:
+        loss, grad = split(loss)
+    done: list[tuple[float, int, GradientReport]] = []
+    for scale, index, point in points(params, count=count, scales=scales, seed=seed):
+        report = check_gradients(loss, grad, point, **options)
+        done.append((scale, index, report))
+        if not report.passed:
+            return PointsReport(tuple(done), point)
+    return PointsReport(tuple(done), None)
