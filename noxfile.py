@@ -73,7 +73,7 @@ def gpu(session: nox.Session) -> None:
 def mutants(session: nox.Session) -> None:
     """Score the gradient check on the mutation suite: bugs caught, false alarms, per mode."""
     _install(session, groups=("test",))
-    session.run("python", "-m", "tests.meta.mutants", "--seeds", "10")
+    session.run("python", "-m", "tests.meta.suite", "--seeds", "10")
     session.run("pytest", "tests/meta", "-q", "-s", *session.posargs, env={"MUTANT_SEEDS": "10"})
 
 

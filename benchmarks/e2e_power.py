@@ -28,7 +28,7 @@ def run(name: str, bug: str | None, mnist: tuple[np.ndarray, ...]) -> tuple[floa
     """(first loss, last loss, test accuracy in percent) of the shortened protocol."""
     spec = NETWORKS[name]
     iterations, examples = SHORT_PROTOCOLS[name]
-    arch = Architecture(name, spec.sizes, spec.hidden_activation)
+    arch = Architecture(spec.sizes, spec.hidden_activation, name=name)
     data = prepare(spec, "reference", mnist, seed=0)
     X = data.X_train[:, :examples].astype(np.float64)
     y = data.y_train[:examples].astype(np.int64)
@@ -56,7 +56,7 @@ def main() -> None:
     for name in args.networks:
         spec = NETWORKS[name]
         threshold = THRESHOLDS[name]["reference"][0]
-        arch = Architecture(name, spec.sizes, spec.hidden_activation)
+        arch = Architecture(spec.sizes, spec.hidden_activation, name=name)
         bugs = [b for b, m in MUTANTS.items() if m.applies(arch) and m.group != "kink"]
         for bug in [None, *bugs]:
             started = time.perf_counter()

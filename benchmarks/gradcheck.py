@@ -32,7 +32,7 @@ from reference_nn.data import load_mnist
 from reference_nn.protocol import prepare
 from tests.meta.mutants import EQUIVALENTS, MUTANTS, REWRITES, Architecture, gradients, loss
 
-ARCH = Architecture("relu_500_150", NETWORKS["relu_500_150"].sizes, "relu")
+ARCH = Architecture(NETWORKS["relu_500_150"].sizes, "relu", name="relu_500_150")
 OURS = TOLERANCES[np.dtype(np.float64)]
 TOOLS = {
     "ours": "oracles.check_gradients, its defaults (directional)",

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 ALL_PARAMETERS = "(all)"  # the directions over every parameter at once
 TINY = float(np.finfo(np.float64).tiny)
 
-# What each mode can and cannot detect (measured on tests/meta/mutants.py), for the summary.
+# What each mode can and cannot detect (measured by the mutation suite in tests/meta).
 MODE_SCOPE = {
     "all": "every coordinate: any coordinate whose error exceeds the tolerance",
     "sample": "a random sample of coordinates: errors spread over many coordinates; an error "

@@ -192,7 +192,7 @@ def test_a_wrong_gradient_next_to_kinks_still_fails() -> None:
 # -- a kink never excuses a wrong gradient -----------------------------------------------------
 # The reproduction of issue 19: a 12-16-16-5 ReLU network whose unit 0 of layer 1 has a zero
 # row of W1 and b1[0] = 0, so that it sits exactly on its kink for every example.
-ARCH_19 = Architecture("issue_19", (12, 16, 16, 5), "relu")
+ARCH_19 = Architecture((12, 16, 16, 5), "relu", name="issue_19")
 
 
 def _on_the_kink():

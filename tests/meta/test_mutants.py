@@ -23,9 +23,8 @@ from tests.meta.mutants import (
     init,
     kinks_for,
     loss,
-    resolution,
-    run_suite,
 )
+from tests.meta.suite import resolution, run_suite
 
 SEEDS = range(int(os.environ.get("MUTANT_SEEDS", "1")))
 RELU = next(a for a in ARCHITECTURES if a.activation == "relu")
