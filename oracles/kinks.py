@@ -173,11 +173,13 @@ class Problem:
         failure: Measured | None = None
         for pair in self._points(structured_only=not measured.on_kink):
             outcome, found = self._judge_near(direction, pair, h)
-            limits += found  # every limit, even after a failure: the diagnosis reads them
+            limits += found  # on a kink every limit, even after a failure: the diagnosis reads them
             if outcome is None:
                 continue
             if not outcome.passed:
                 failure = failure or outcome
+                if not measured.on_kink:
+                    break  # wrong near x too; only a value on a kink keeps its range of limits
                 continue
             verified = True
             inside = _within(a, limits, self.tol, noise) if failure is None and limits else None
