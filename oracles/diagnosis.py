@@ -22,6 +22,7 @@ from oracles.inputs import Grad, Loss, Params, float64_copies
 from oracles.measure import measure, problem_for
 from oracles.report import GradientReport, ParameterReport
 from oracles.tolerances import Tolerance
+from oracles.wording import BIAS_SUM, SIGN, TRANSPOSE, l2_words, scale_words
 
 __all__ = ["KINDS", "Defect", "Diagnosis", "diagnosis_of"]
 
@@ -267,7 +268,7 @@ def _per_parameter(e: _Evidence, is_bias: bool, examples: int | None) -> Defect 
     """The first per-parameter kind that explains ``e``'s hand-written values, or None."""
     t, g = e.t, e.g
     if is_bias and e.full and t.size > 1 and _bias_sum(e):
-        return Defect("bias_sum_over_units", (e.name,), _BIAS_SUM, float(np.mean(g)))
+        return Defect("bias_sum_over_units", (e.name,), BIAS_SUM, float(np.mean(g)))
     lo, hi = e.low, e.high
     if e.explains(lo, hi):
         return None  # right at every coordinate measured here: the failure was seen nearby
@@ -276,23 +277,23 @@ def _per_parameter(e: _Evidence, is_bias: bool, examples: int | None) -> Defect 
     if int(np.prod(e.shape)) == 1:
         return None  # one entry: any factor, sign or L2 term would fit it, so none is claimed
     if e.explains(-hi, -lo):
-        return Defect("sign", (e.name,), _SIGN, -1.0)
+        return Defect("sign", (e.name,), SIGN, -1.0)
     # Constants are fitted where the right value is one number (off any kink), if anywhere.
     exact = lo == hi if bool(np.any(lo == hi)) else np.ones_like(lo, dtype=bool)
     norm = float(np.dot(t[exact], t[exact]))
     if norm > 0:
         c = float(np.dot(g[exact], t[exact])) / norm
         if abs(c - 1) > 2 * e.rtol and c != 0 and e.explains(c * lo, c * hi):
-            return Defect("scale", (e.name,), _scale_words(c, examples), c)
+            return Defect("scale", (e.name,), scale_words(c, examples), c)
     if e.full and len(e.shape) == 2 and e.shape[0] == e.shape[1] > 1:
         flip = (lo.reshape(e.shape).T.reshape(-1), hi.reshape(e.shape).T.reshape(-1))
         if e.explains(*flip):
-            return Defect("transpose", (e.name,), _TRANSPOSE)
+            return Defect("transpose", (e.name,), TRANSPOSE)
     w = e.value
     if float(np.dot(w[exact], w[exact])) > 0:
         lam = float(np.dot((g - t)[exact], w[exact])) / float(np.dot(w[exact], w[exact]))
         if e.explains(lo + lam * w, hi + lam * w):
-            return Defect("regularisation", (e.name,), _l2_words(lam, e.name), lam)
+            return Defect("regularisation", (e.name,), l2_words(lam, e.name), lam)
     if e.full:
         wrong = ~e.right(g)
         local = _localized(e, wrong)
@@ -482,40 +483,3 @@ def _merged(defects: list[Defect]) -> list[Defect]:
         else:
             out.append(d)
     return out
-
-
-_SIGN = "the negative of the right gradient: a flipped sign (often dZ_L = Y - A_L for A_L - Y)"
-_TRANSPOSE = (
-    "the transpose of the right gradient: dW = A_{k-1} dZ_k^T instead of dZ_k A_{k-1}^T, "
-    "or one transpose too many"
-)
-_BIAS_SUM = (
-    "one number shared by every unit, the sum of the right gradient over units and examples: "
-    "np.sum(dZ) where the sum over the examples alone is meant (axis=1 with examples as "
-    "columns, axis=0 with examples as rows; for a softmax output layer the whole sum is 0 up "
-    "to rounding)"
-)
-
-
-def _scale_words(c: float, examples: int | None) -> str:
-    """The factor in words; a reading by the batch size m only when it is m (or 1/m)."""
-    text = f"{c:.6g} times the right gradient"
-    if examples is not None and examples > 2 and abs(c - examples) <= 1e-6 * examples:
-        return f"{text}: the batch size m = {examples}, so a missing division by m"
-    if examples is not None and examples > 2 and abs(c * examples - 1) <= 1e-6:
-        return f"{text}: 1/m for the batch size m = {examples}, so a division by m done twice"
-    if abs(c - 2) <= 2e-6 or abs(c - 0.5) <= 1e-6:
-        return f"{text}: a factor of 2 (a 1/2 in the loss, or its absence)"
-    return f"{text}: a stray constant factor {c:.6g}"
-
-
-def _l2_words(lam: float, name: str) -> str:
-    if lam > 0:
-        return (
-            f"off by {lam:.6g} x {name}: an L2 term that the loss does not have, or has with "
-            "a smaller coefficient (counted twice, or on a parameter it should not touch)"
-        )
-    return (
-        f"short of {-lam:.6g} x {name}: the loss's L2 term is missing from the gradient, "
-        "or has a smaller coefficient there"
-    )
