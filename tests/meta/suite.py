@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles import check_gradients, diagnose
+from tests.meta import structures
 from tests.meta.mutants import (
     ARCHITECTURES,
     DIAGNOSES,
@@ -256,6 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  defect on a correct case: {line}")
     if score_d.alarms or score_d.right < 0.9 * score_d.total:
         status = 1
+    right, wrong = structures.score()
+    print(
+        f"diagnosis on users' structures (tests/meta/structures.py): {right}/{right + len(wrong)}"
+    )
+    for line in wrong:
+        print(f"  misnamed: {line}")
+    status = status or (1 if wrong else 0)
     print(
         "\nsmallest relative error caught (||error|| / ||gradient|| of the parameter; every "
         f"shape of {', '.join(SMALL_SHAPES)}, seeds 0-{args.seeds - 1}; first size missed)"

@@ -122,3 +122,11 @@ def test_the_resolution_is_finer_than_the_smallest_bug() -> None:
 def test_equivalents_and_rewrites_are_listed_with_their_reason() -> None:
     assert "relu_mask_ge" in EQUIVALENTS and all(EQUIVALENTS.values())
     assert all(REWRITES.values()) and not set(REWRITES) & set(EQUIVALENTS)
+
+
+def test_the_diagnosis_names_each_users_structure() -> None:
+    """One-entry parameters, a factor that is or is not m, one layer's mask, batch norm."""
+    from tests.meta import structures
+
+    right, wrong = structures.score()
+    assert not wrong and right == len(structures.CASES), "\n".join(wrong)
