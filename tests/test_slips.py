@@ -38,15 +38,26 @@ def _problem(document: str, seed: int = 0):
     return net, params, X, y
 
 
+def _changes(document: str, slip: str, layers: frozenset[int]) -> bool:
+    """The slip changes this network's gradient (an L2 slip without L2, or the ReLU's mask on A
+    for Z, changes nothing, and is no case)."""
+    _, params, X, y = _problem(document)
+    mlp = MLP(SIZES, NETWORKS[document].hidden_activation)
+    injected, right = gradients(params, X, y, mlp, slip, layers), gradients(params, X, y, mlp)
+    return not all(np.allclose(injected[k], right[k], rtol=1e-12, atol=1e-15) for k in right)
+
+
 CASES = [
     (document, slip, layers)
     for document in ("sigmoid_16_16", "relu_16_16")
     for slip, layers in hypotheses(MLP(SIZES, NETWORKS[document].hidden_activation))
+    if _changes(document, slip, layers)
 ]
 
 
 def test_there_are_at_least_eight_slips() -> None:
     assert len(SLIPS) >= 8 and all(slip.words for slip in SLIPS.values())
+    assert len(CASES) >= 60  # most slips change these two networks at some layer
 
 
 @pytest.mark.jax
@@ -57,8 +68,6 @@ def test_each_slip_is_named_with_its_layer(document, slip, layers) -> None:
     mlp = MLP(SIZES, act)
     injected = gradients(params, X, y, mlp, slip, layers)
     right = gradients(params, X, y, mlp)
-    if all(np.allclose(injected[k], right[k], rtol=1e-12, atol=1e-15) for k in right):
-        pytest.skip(f"{slip} changes nothing for a {act} network")
     found = diagnose_network(Slipped(net, slip, layers), params, X, y)
     assert not found.correct
     named = [d for d in found.defects if d.kind == "slip"]
