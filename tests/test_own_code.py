@@ -499,3 +499,56 @@ def test_params_like_draws_points_for_a_property_test() -> None:
 
     with pytest.raises(AssertionError, match="disagrees"):
         wrong_somewhere()
+
+
+# -- attributes: what it writes, and what it restores ------------------------------------------
+
+
+class Float32Net:
+    def __init__(self) -> None:
+        rng = np.random.default_rng(8)
+        self.W = rng.standard_normal((3, 5)).astype(np.float32)
+        self.b = np.zeros((3, 1), np.float32)
+
+    def loss(self):
+        return float(np.sum(np.tanh(self.W @ X_COLS + self.b) ** 2))
+
+    def grads(self):
+        T = np.tanh(self.W @ X_COLS + self.b)
+        dZ = 2 * T * (1 - T**2)
+        return {"W": dZ @ X_COLS.T, "b": dZ.sum(axis=1, keepdims=True)}
+
+
+def test_float32_parameters_are_checked_at_float64_points_and_restored() -> None:
+    """Writing a float64 point into a float32 array would round it: the array is replaced for
+    the call, so the code computes in float64, and the original is put back untouched."""
+    net = Float32Net()
+    W, before = net.W, net.W.copy()
+    attrs = attributes(net, ["W", "b"])
+    report = check_gradients(attrs(net.loss), attrs(net.grads), attrs.params)
+    assert report.passed and report.gradient_dtype == "float64", report.summary()
+    assert net.W is W and net.W.dtype == np.float32 and np.array_equal(net.W, before)
+
+
+def test_objects_are_restored_when_the_users_code_raises() -> None:
+    net = TwoLayerNet()
+    params, before = net.params, {k: v.copy() for k, v in net.params.items()}
+    attrs = attributes(net, ["params"])
+
+    def broken():
+        net.params["W1"] *= 2  # changes the array in place, then fails
+        net.params = {}
+        raise RuntimeError("user code failed")
+
+    with pytest.raises(RuntimeError, match="user code failed"):
+        attrs(broken)({k: v + 1 for k, v in attrs.params.items()})
+    assert net.params is params
+    assert all(np.array_equal(params[k], before[k]) for k in before)
+
+
+def test_attributes_name_what_they_cannot_find() -> None:
+    with pytest.raises(AttributeError, match=r"TwoLayerNet has none of \['weights'\]"):
+        attributes(TwoLayerNet(), ["weights"])
+    attrs = attributes(TwoLayerNet(), ["params"])
+    with pytest.raises(KeyError, match="not parameters of these objects: W9"):
+        attrs(lambda: 0.0)({"W9": np.ones(2)})
