@@ -83,9 +83,7 @@ def _rule(rows: Sequence[Row]) -> tuple[str, float, str]:
     return "wrong", error, "backward"
 
 
-def train_short(
-    spec: NetworkSpec, mnist: Any, *, seed: int = 0
-) -> tuple[float, float]:  # fmt: skip
+def train_short(spec: NetworkSpec, mnist: Any, *, seed: int = 0) -> tuple[float, float]:
     """(final training loss of the correct objective, test accuracy in percent) after the
     shortened protocol of ``spec``'s document, trained as its published variant."""
     iterations, examples = SHORT_PROTOCOLS[spec.name]
