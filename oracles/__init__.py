@@ -3,7 +3,8 @@
 ``check_gradients`` / ``assert_gradients`` compare any ``grad(params)`` with finite
 differences of ``loss(params)``; ``diagnose`` names what is wrong and where;
 ``compare_gradients`` judges against an exact gradient; ``gradients_from_update`` and
-``attributes`` take code that only updates, or keeps its parameters in objects. Nothing here
+``attributes`` take code that only updates, or keeps its parameters in objects;
+``check_primitive`` checks a softmax, one-hot, loss or activation (needs hypothesis). Nothing here
 knows the five documents: their audit is ``oracles.audit`` (``python -m oracles.audit``).
 """
 
@@ -14,6 +15,18 @@ from oracles.exact import compare_gradients
 from oracles.points import PointsReport, check_at_points
 from oracles.report import Comparisons, GradientReport, ParameterReport
 from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
+
+# Property checks of primitives need hypothesis: loaded on first use, not with the checker.
+_NEEDS_HYPOTHESIS = ("assert_primitive", "check_primitive")
+
+
+def __getattr__(name: str) -> object:
+    if name in _NEEDS_HYPOTHESIS:
+        from oracles import primitives
+
+        return getattr(primitives, name)
+    raise AttributeError(f"module 'oracles' has no attribute {name!r}")
+
 
 __all__ = [
     "AUTODIFF_TOLERANCES",
@@ -28,9 +41,11 @@ __all__ = [
     "PointsReport",
     "Tolerance",
     "assert_gradients",
+    "assert_primitive",
     "attributes",
     "check_at_points",
     "check_gradients",
+    "check_primitive",
     "compare_gradients",
     "diagnose",
     "gradients_from_update",
