@@ -30,7 +30,7 @@ KINDS = (
     "softmax", "log_softmax", "cross_entropy", "one_hot", "sigmoid", "tanh", "relu",
     "leaky_relu", "sigmoid_derivative", "tanh_derivative", "relu_derivative",
 )  # fmt: skip
-SEARCH = settings(max_examples=300, derandomize=True, database=None, deadline=None,
+SEARCH = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
 
 
