@@ -53,7 +53,7 @@ def reproduce(session: nox.Session) -> None:
 @nox.session(default=False)
 def audit(session: nox.Session) -> None:
     """The main job: audit every document's derivation; reports land in reports/audit/."""
-    _install(session, "jax", "plot")
+    _install(session, "jax", "plot", "properties")
     args = session.posargs or [
         "--json", "reports/audit/audit.json",
         "--markdown", "reports/audit/audit.md",

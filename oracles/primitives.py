@@ -89,7 +89,8 @@ def _call(fn: Callable[..., Any], *args: Any) -> Array:
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
         warnings.simplefilter("always")
         try:
-            out = np.asarray(fn(*(np.array(a) for a in args)), dtype=np.float64)
+            out = np.asarray(fn(*(a.copy() if isinstance(a, np.ndarray) else a for a in args)),
+                             dtype=np.float64)  # fmt: skip
         except Exception as exc:  # the user's code: any error is what the report shows
             raise _Broke(f"raised {type(exc).__name__}: {exc}") from exc
     for w in caught:

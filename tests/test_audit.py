@@ -109,6 +109,17 @@ def test_audit_rows_reports_and_regression(run) -> None:
     assert b1["consequence"]["iterations"] == 300
     assert f"wrong derivations: {NAME} (b1, b2; largest error" in out
     assert "inexact (numerical guards): none" in out
+    # The primitives' properties are the shared ones users' primitives are checked against.
+    from oracles.primitives import check_primitive
+
+    shared = check_primitive(recipe.ONE_HOTS["batch_max"], "one_hot", num_classes=10)
+    probes = {(p["variant"], p["property"]): p for p in report["properties"]}
+    one_hot = probes["published", f"one_hot: {shared.failures[0].property}"]
+    assert not one_hot["passed"]
+    assert "expected shape (10, 1), got shape (1, 1)" in one_hot["measured"]
+    assert probes["reference", f"one_hot: {shared.failures[0].property}"]["passed"]
+    softmax = "softmax: finite, without warnings, for logits up to +-1e3"
+    assert not probes["published", softmax]["passed"] and probes["reference", softmax]["passed"]
 
 
 @SHARED_AUDIT
