@@ -173,6 +173,26 @@ class ParameterReport:
             return np.array([d.dot(gradient) for d in c.directions])
         return np.asarray(gradient[self.name], dtype=np.float64).reshape(-1)[c.index]
 
+    def as_json(self) -> dict[str, Any]:
+        """The judgement's tally as the audits' JSON ``results`` rows give it."""
+        return {
+            "parameter": self.name,
+            "max_relative_error": self.max_relative_error,
+            "max_abs_error": self.max_abs_error,
+            "passed": self.passed,
+            "mode": self.mode,
+            "checked": self.checked,
+            "kinks": self.kinks,
+            "set_aside": self.set_aside,
+            "mismatched": self.mismatched,
+            "worst_index": list(self.worst_index),
+            "analytic": self.analytic,
+            "numerical": self.numerical,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "resolution": self.resolution,
+        }
+
     def mismatch(self) -> str:
         """numpy.testing's account of a failure: how many mismatch, the largest differences,
         both tolerances, and the worst comparison."""

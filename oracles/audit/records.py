@@ -48,29 +48,9 @@ class Row:
 
     def as_json(self) -> dict[str, Any]:
         """The row as the JSON's ``results`` list gives it."""
-        p = self.report
-        return {
-            "network": self.network,
-            "variant": self.variant,
-            "style": self.style,
-            "oracle": self.oracle,
-            "formulation": self.formulation,
-            "parameter": p.name,
-            "max_relative_error": p.max_relative_error,
-            "max_abs_error": p.max_abs_error,
-            "passed": p.passed,
-            "mode": p.mode,
-            "checked": p.checked,
-            "kinks": p.kinks,
-            "set_aside": p.set_aside,
-            "mismatched": p.mismatched,
-            "worst_index": list(p.worst_index),
-            "analytic": p.analytic,
-            "numerical": p.numerical,
-            "rtol": p.rtol,
-            "atol": p.atol,
-            "resolution": p.resolution,
-        }
+        where = {"network": self.network, "variant": self.variant, "style": self.style,
+                 "oracle": self.oracle, "formulation": self.formulation}  # fmt: skip
+        return {**where, **self.report.as_json()}
 
 
 @dataclass(frozen=True)

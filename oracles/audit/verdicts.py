@@ -24,6 +24,7 @@ import threadpoolctl
 
 from oracles.audit.records import Attribution, Audit, Row, Verdict
 from oracles.diagnosis import Diagnosis
+from oracles.verdict import verdict
 from reference_nn import NETWORKS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.network import build, network
@@ -72,15 +73,13 @@ def _rule(rows: Sequence[Row]) -> tuple[str, float, str]:
     """(verdict, the largest error behind it, the attribution check that names its cause)."""
     own = [r for r in rows if r.oracle == "finite_difference" or r.formulation == "own_forward"]
     described = [r for r in rows if r.formulation == "independent"]
-    largest = max(r.max_relative_error for r in rows)
-    if all(r.passed for r in rows):
-        return "correct", largest, ""
-    if all(r.passed for r in own) and described:
-        return "inexact", max(r.max_relative_error for r in described if not r.passed), "forward"
-    error = max(r.max_relative_error for r in own if not r.passed)
-    if described and all(r.passed for r in described):
-        return "inexact", error, "backward"
-    return "wrong", error, "backward"
+    own_ok = all(r.passed for r in own)
+    found = verdict(own_ok, all(r.passed for r in described) if described else None)
+    if found == "correct":
+        return found, max(r.max_relative_error for r in rows), ""
+    if own_ok:
+        return found, max(r.max_relative_error for r in described if not r.passed), "forward"
+    return found, max(r.max_relative_error for r in own if not r.passed), "backward"
 
 
 def train_short(spec: NetworkSpec, mnist: Any, *, seed: int = 0) -> tuple[float, float]:
