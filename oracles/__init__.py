@@ -18,6 +18,8 @@ from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
 
 # Property checks of primitives need hypothesis: loaded on first use, not with the checker.
 _NEEDS_HYPOTHESIS = ("assert_primitive", "check_primitive")
+# Your own network's audit (oracles.case): loaded on first use.
+_CASES = ("Case", "CaseAudit", "assert_case", "audit_case", "audit_cases")
 
 
 def __getattr__(name: str) -> object:
@@ -25,6 +27,10 @@ def __getattr__(name: str) -> object:
         from oracles import primitives
 
         return getattr(primitives, name)
+    if name in _CASES:
+        from oracles import case
+
+        return getattr(case, name)
     raise AttributeError(f"module 'oracles' has no attribute {name!r}")
 
 
@@ -32,6 +38,8 @@ __all__ = [
     "AUTODIFF_TOLERANCES",
     "TOLERANCES",
     "Attributes",
+    "Case",
+    "CaseAudit",
     "Comparisons",
     "Defect",
     "Diagnosis",
@@ -40,9 +48,12 @@ __all__ = [
     "ParameterReport",
     "PointsReport",
     "Tolerance",
+    "assert_case",
     "assert_gradients",
     "assert_primitive",
     "attributes",
+    "audit_case",
+    "audit_cases",
     "check_at_points",
     "check_gradients",
     "check_primitive",

@@ -1,4 +1,5 @@
-"""``python -m oracles.audit``: audit the five documents' derivations (reports, exit status)."""
+"""``python -m oracles.audit``: audit the five documents' derivations (reports, exit status);
+``python -m oracles.audit MODULE:FUNCTION``: audit your own networks the same way."""
 
 from __future__ import annotations
 
@@ -13,16 +14,11 @@ from typing import Any
 from tqdm import tqdm
 
 from oracles.audit.findings import findings
-from oracles.audit.report import (
-    audit_json,
-    load_baseline,
-    markdown,
-    plots,
-    regressions,
-    terminal,
-)
+from oracles.audit.report import audit_json, markdown, plots, terminal
 from oracles.audit.run import available_styles, run_audit
 from oracles.audit.verdicts import Training, one_blas_thread_per_process
+from oracles.baseline import load_baseline, regressions
+from oracles.case_command import write_report
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.data import load_mnist
@@ -34,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m oracles.audit",
         description="Judge every document's hand-written gradients against finite differences "
         "and JAX, name each defect's cause, and measure what it does to training.",
+    )
+    parser.add_argument(
+        "case",
+        nargs="?",
+        metavar="MODULE:FUNCTION",
+        help="audit your own networks instead: FUNCTION() in MODULE (a module or a .py path) "
+        "returns an oracles.Case or a list of them",
     )
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), help="default: all")
     parser.add_argument("--json", metavar="PATH", help="write every row as JSON here")
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fail-on",
         choices=("wrong", "inexact"),
-        help="exit 1 when a published derivation has this verdict or worse",
+        help="exit 1 when a published derivation (or a case of yours) has this verdict or worse",
     )
     parser.add_argument(
         "--no-training",
@@ -62,10 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the audit and write its reports; the exit status (0 ok, 1 a failure, 2 an error)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.case and (args.networks or args.mnist_dir or args.no_training):
+        parser.error("--networks, --mnist-dir and --no-training apply to the five documents only")
     try:
+        if args.case:
+            from oracles.case_command import run as run_cases
+
+            return run_cases(args)
         return _audit(args)
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -95,9 +105,9 @@ def _audit(args: argparse.Namespace) -> int:
     print(terminal(audit, found))
     document = audit_json(audit)
     if args.json:
-        _write(Path(args.json), json.dumps(document, indent=1) + "\n")
+        write_report(Path(args.json), json.dumps(document, indent=1) + "\n")
     if args.markdown:
-        _write(Path(args.markdown), markdown(audit, found))
+        write_report(Path(args.markdown), markdown(audit, found))
     if args.plots:
         for path in plots(audit, found, Path(args.plots)):
             print(f"wrote {path}")
@@ -116,12 +126,6 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"baseline {args.baseline}: {len(broken)} rows that passed now fail")
         status = status or (1 if broken else 0)
     return status
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
 
 
 def run() -> None:

@@ -1,0 +1,218 @@
+"""Your own network audited as the five documents are: ``Case`` says what to judge,
+``audit_case`` judges it, and ``CaseAudit`` is the record the reports are written from.
+
+Each parameter's gradient is judged by finite differences of your own loss and, given the
+network you meant as a JAX ``reference``, by its exact gradient and by differences of your loss
+with that reference as a control variate (``oracles.control``). The verdict follows
+``oracles.verdict``; a failure gets the diagnosis; each primitive given gets its properties
+(``oracles.primitives``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from oracles.check import check_gradients, diagnose
+from oracles.diagnosis import Diagnosis
+from oracles.exact import compare_gradients
+from oracles.inputs import Grad, Loss, float64_copies, gradient_at, split
+from oracles.report import ALL_PARAMETERS, ParameterReport
+from oracles.verdict import at_least, verdict
+
+Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One network of yours to audit.
+
+    ``loss(params) -> float`` and ``grads(params) -> dict`` (``grads`` None: ``loss`` returns
+    ``(value, gradients)``), read as ``check_gradients`` reads them; ``params``: the dict of
+    parameter arrays to judge at. ``reference(params) -> scalar``: the network you meant,
+    written in JAX (``oracles.reference.mlp_reference`` builds a perceptron's). ``primitives``:
+    kind -> your function, or (function, conventions), as ``check_primitive`` takes them.
+    ``layers`` and ``examples`` as for ``diagnose``; ``name`` titles the report.
+    """
+
+    loss: Loss
+    grads: Grad | None
+    params: Mapping[str, Any]
+    _: KW_ONLY
+    reference: Callable[[Mapping[str, Any]], Any] | None = None
+    primitives: Primitives | None = None
+    name: str = "case"
+    layers: Sequence[tuple[str, ...]] | None = None
+    examples: int | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.loss):
+            raise TypeError(f"Case {self.name!r}: loss must be callable, got {self.loss!r}")
+        if self.grads is not None and not callable(self.grads):
+            raise TypeError(f"Case {self.name!r}: grads must be callable or None")
+        if not isinstance(self.params, Mapping) or not self.params:
+            raise TypeError(f"Case {self.name!r}: params must be a non-empty dict of arrays")
+        if self.reference is not None and not callable(self.reference):
+            raise TypeError(f"Case {self.name!r}: reference must be callable or None")
+        from oracles.primitives import KINDS  # needs no hypothesis until a primitive is checked
+
+        unknown = sorted(set(self.primitives or {}) - set(KINDS))
+        if unknown:
+            raise ValueError(f"Case {self.name!r}: unknown primitive kinds {unknown}; "
+                             f"expected some of {KINDS}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One oracle's judgement of one parameter: ``oracle`` is ``finite_difference`` or
+    ``jax``; ``formulation`` says of what (``own_loss``, ``control_variate``, ``reference``)."""
+
+    oracle: str
+    formulation: str
+    report: ParameterReport
+
+
+@dataclass(frozen=True)
+class ParameterVerdict:
+    """The verdict on one parameter and the errors behind it."""
+
+    parameter: str
+    verdict: str
+    own: bool
+    meant: bool | None
+    max_relative_error: float
+    why: str
+
+
+@dataclass
+class CaseAudit:
+    """Everything measured on one Case."""
+
+    name: str
+    judged: list[Judged]
+    verdicts: list[ParameterVerdict]
+    diagnosis: Diagnosis | None
+    primitives: list[Any] = field(default_factory=list)  # oracles.primitives.PrimitiveReport
+    loss_gap: float | None = None  # |loss - reference| at the point, when a reference is given
+    readings: tuple[str, ...] = ()
+
+    def worst(self) -> str:
+        """``correct``, ``inexact`` or ``wrong``: the worst verdict over the parameters, and at
+        least ``inexact`` when a primitive fails a property (its gradient may still be right)."""
+        found = [v.verdict for v in self.verdicts]
+        if any(not p.passed for p in self.primitives):
+            found.append("inexact")
+        return max(found, key=("correct", "inexact", "wrong").index, default="correct")
+
+    def fails(self, threshold: str) -> bool:
+        """True when some verdict is ``threshold`` or worse."""
+        return at_least(self.worst(), threshold)
+
+
+def _why(own: bool, meant: bool | None, gap: float | None) -> str:
+    if meant is None:
+        return ("the derivative of your loss" if own else
+                "not the derivative of your loss")  # fmt: skip
+    if own and meant:
+        return "the derivative of your loss and of the network you meant"
+    if meant:
+        where = f" (their values differ by {gap:.2g} at this point)" if gap else ""
+        return (
+            "the derivative of the network you meant, not exactly of your loss: your loss is "
+            f"another function{where}, such as one with a guard like log(p + eps)"
+        )
+    if own:
+        return "the derivative of your loss, which is not the network you meant"
+    return "the derivative of neither your loss nor the network you meant"
+
+
+def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
+    """Judge every parameter of ``case`` (see the module's docstring); ``check_options`` go to
+    ``check_gradients``."""
+    loss, grad = split(case.loss) if case.grads is None else (case.loss, case.grads)
+    fd = check_gradients(loss, grad, case.params, seed=seed, **check_options)
+    judged = [Judged("finite_difference", "own_loss", p) for p in fd.parameters
+              if p.name != ALL_PARAMETERS]  # fmt: skip
+    trusted_fn = None
+    gap = None
+    if case.reference is not None:
+        from oracles.control import check_with_control_variate
+        from oracles.reference import jax_modules, reference_gradient
+
+        jax, _ = jax_modules()
+        x = float64_copies(case.params)
+        value, trusted = reference_gradient(case.reference, x)
+        analytic, _, _ = gradient_at(grad, x)
+        shaped = {k: np.asarray(trusted[k]).reshape(x[k].shape) for k in x}
+        exact = compare_gradients(analytic, shaped, oracle="jax (reference)")
+        judged += [Judged("jax", "reference", p) for p in exact.parameters]
+        evaluate = jax.jit(case.reference)
+
+        def reference_value(p: Mapping[str, Any]) -> float:
+            return float(evaluate(p))
+
+        control = check_with_control_variate(loss, reference_value, analytic, shaped, x,
+                                             seed=seed)  # fmt: skip
+        judged += [Judged("finite_difference", "control_variate", p) for p in control.parameters]
+        gap = abs(float(loss(float64_copies(case.params))) - value)
+
+        def trusted_fn(p: Mapping[str, Any]) -> Mapping[str, Any]:
+            return reference_gradient(case.reference, p)[1]  # type: ignore[arg-type]
+
+    verdicts = []
+    for name in case.params:
+        mine = [j for j in judged if j.report.name == name]
+        own = all(j.report.passed for j in mine if j.oracle == "finite_difference")
+        meant_rows = [j for j in mine if j.oracle == "jax"]
+        meant = all(j.report.passed for j in meant_rows) if meant_rows else None
+        found = verdict(own, meant)
+        behind = [j for j in mine if not j.report.passed] or mine
+        error = max(j.report.max_relative_error for j in behind)
+        verdicts.append(ParameterVerdict(name, found, own, meant, error, _why(own, meant, gap)))
+    # Slips are named from your loss where the gradient is of neither objective; where it is
+    # right for your loss alone, from the reference (how the two objectives differ).
+    diagnosis = None
+    if any(v.verdict == "wrong" for v in verdicts):
+        diagnosis = diagnose(loss, grad, case.params, layers=case.layers,
+                             examples=case.examples, seed=seed)  # fmt: skip
+    elif any(v.own and v.meant is False for v in verdicts) and trusted_fn is not None:
+        diagnosis = diagnose(loss, grad, case.params, reference=trusted_fn, layers=case.layers,
+                             examples=case.examples, seed=seed)  # fmt: skip
+    return CaseAudit(case.name, judged, verdicts, diagnosis, _primitives(case.primitives), gap,
+                     fd.readings)  # fmt: skip
+
+
+def _primitives(primitives: Primitives | None) -> list[Any]:
+    if not primitives:
+        return []
+    from oracles.primitives import check_primitive
+
+    out = []
+    for kind, given in primitives.items():
+        fn, conventions = given if isinstance(given, tuple) else (given, {})
+        out.append(check_primitive(fn, kind, **dict(conventions)))
+    return out
+
+
+def audit_cases(cases: Case | Sequence[Case], **options: Any) -> list[CaseAudit]:
+    """``audit_case`` of each case (one Case or a list of them)."""
+    many = [cases] if isinstance(cases, Case) else list(cases)
+    bad = [c for c in many if not isinstance(c, Case)]
+    if bad or not many:
+        raise TypeError(f"expected a Case or a list of Cases, got {bad[0] if bad else many!r}")
+    return [audit_case(c, **options) for c in many]
+
+
+def assert_case(case: Case, *, fail_on: str = "wrong", **options: Any) -> CaseAudit:
+    """``audit_case``, raising AssertionError with the report when some verdict is ``fail_on``
+    (``wrong`` or ``inexact``) or worse, for use inside a pytest suite."""
+    __tracebackhide__ = True
+    from oracles.case_report import terminal
+
+    audit = audit_case(case, **options)
+    if audit.fails(fail_on):
+        raise AssertionError(terminal([audit]))
+    return audit

@@ -1,0 +1,293 @@
+"""Your own network audited as the documents are: oracles.Case, audit_case, the command
+``python -m oracles.audit MODULE:FUNCTION``, the reference helper and the control variate."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oracles import Case, assert_case, audit_case
+from oracles.audit.__main__ import main
+from oracles.case_command import load_cases
+from oracles.control import check_with_control_variate
+
+pytestmark = pytest.mark.jax
+jax = pytest.importorskip("jax", reason="the reference network is written in JAX")
+from oracles.reference import mlp_reference, reference_gradient  # noqa: E402
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "two_layer_net.py"
+
+
+def _run(argv: list[str]) -> tuple[int, str]:
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = main(argv)
+    return status, output.getvalue()
+
+
+def _example():
+    sys.path.insert(0, str(EXAMPLE.parent))
+    try:
+        import two_layer_net
+    finally:
+        sys.path.remove(str(EXAMPLE.parent))
+    return two_layer_net
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cases")
+    argv = [
+        f"{EXAMPLE}:cases",
+        "--json",
+        str(folder / "a.json"),
+        "--markdown",
+        str(folder / "a.md"),
+        "--plots",
+        str(folder / "plots"),
+        "--fail-on",
+        "wrong",
+    ]
+    status, out = _run(argv)
+    return folder, status, out
+
+
+def test_the_example_module_gets_correct_inexact_and_wrong(example_run) -> None:
+    folder, status, out = example_run
+    report = json.loads((folder / "a.json").read_text())
+    verdicts = {(v["network"], v["parameter"]): v for v in report["verdicts"]}
+    params = ("W1", "b1", "W2", "b2")
+    assert {verdicts["as written", p]["verdict"] for p in params} == {"correct"}
+    # The guard: right for the network meant (JAX), not exactly for the code's own loss,
+    # which plain differences cannot resolve on W2, b2 and the control variate does.
+    for p in params:
+        v = verdicts["log(p + 1e-8)", p]
+        assert (v["verdict"], v["own"], v["meant"]) == ("inexact", False, True)
+    rows = {(r["network"], r["formulation"], r["parameter"]): r for r in report["results"]}
+    assert rows["log(p + 1e-8)", "own_loss", "W2"]["passed"]
+    assert not rows["log(p + 1e-8)", "control_variate", "W2"]["passed"]
+    assert rows["as written", "control_variate", "W2"]["passed"]
+    slip = {p: verdicts["no ReLU mask", p]["verdict"] for p in params}
+    assert slip == {"W1": "wrong", "b1": "wrong", "W2": "correct", "b2": "correct"}
+    assert [d["kind"] for d in report["diagnoses"]["no ReLU mask"]] == ["propagation"]
+    assert report["diagnoses"]["as written"] == [] == report["diagnoses"]["log(p + 1e-8)"]
+    assert {p["kind"] for p in report["properties"]} == {"softmax", "relu", "cross_entropy"}
+    assert all(p["passed"] for p in report["properties"])
+    assert status == 1 and "--fail-on wrong: no ReLU mask\n" in out
+    assert "# Gradient audit of your networks" in (folder / "a.md").read_text()
+    pngs = sorted(p.name for p in (folder / "plots").iterdir())
+    assert len(pngs) == 3 and all(
+        (folder / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs
+    )
+
+
+def _module(folder: Path, name: str, body: str) -> str:
+    (folder / f"{name}.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(EXAMPLE.parent)!r})\n"
+        "import numpy as np\nfrom two_layer_net import TwoLayerNet, case_of\n"
+        "rng = np.random.default_rng(1)\nX, y = rng.standard_normal((20, 6)), "
+        f"rng.integers(0, 3, 20)\n\ndef cases():\n    {body}\n"
+    )
+    return f"{folder / name}.py:cases"
+
+
+def test_a_correct_case_exits_0_and_a_guard_fails_only_under_inexact(tmp_path) -> None:
+    right = _module(tmp_path, "right", "return case_of(TwoLayerNet(6, 5, 3), X, y, 'net')")
+    guard = _module(
+        tmp_path, "guard", "return case_of(TwoLayerNet(6, 5, 3, guard=1e-8), X, y, 'net')"
+    )
+    assert _run([right, "--fail-on", "inexact"])[0] == 0
+    assert _run([guard, "--fail-on", "wrong"])[0] == 0
+    status, out = _run([guard, "--fail-on", "inexact"])
+    assert status == 1 and "--fail-on inexact: net" in out
+
+
+def test_a_baseline_names_the_parameter_a_refactor_broke(tmp_path) -> None:
+    before = _module(tmp_path, "before", "return case_of(TwoLayerNet(6, 5, 3), X, y, 'net')")
+    after = _module(
+        tmp_path, "after", "return case_of(TwoLayerNet(6, 5, 3, slip=True), X, y, 'net')"
+    )
+    assert _run([before, "--json", str(tmp_path / "before.json")])[0] == 0
+    status, out = _run([after, "--baseline", str(tmp_path / "before.json")])
+    assert status == 1
+    broken = {
+        line.split(":")[1].strip() for line in out.splitlines() if line.startswith("REGRESSION")
+    }
+    assert "net/yours//finite_difference/own_loss/W1" in broken
+    assert "net/yours//jax/reference/b1" in broken
+    assert not any(p in line for line in broken for p in ("W2", "b2"))
+
+
+def test_without_a_reference_the_verdict_is_correct_or_wrong() -> None:
+    ex = _example()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
+    for slip in (False, True):
+        case = ex.case_of(ex.TwoLayerNet(6, 5, 3, slip=slip), X, y, "net")
+        plain = Case(case.loss, None, case.params, name="net")
+        audit = audit_case(plain)
+        assert {j.oracle for j in audit.judged} == {"finite_difference"}
+        assert {v.verdict for v in audit.verdicts} == (
+            {"correct", "wrong"} if slip else {"correct"}
+        )
+        assert all(v.meant is None for v in audit.verdicts)
+
+
+def test_a_loss_that_is_not_the_network_meant_gives_inexact_and_names_the_factor() -> None:
+    """The code sums its loss over the examples (and its gradient is right for that sum);
+    the network meant takes the mean: inexact, and the diagnosis names the factor m."""
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+    params = {"W1": rng.standard_normal((4, 3)), "b1": rng.standard_normal(3)}
+    meant = mlp_reference(X, y, examples="rows")
+
+    def summed(p):
+        value, grads = reference_gradient(meant, p)
+        return 8 * value, {k: 8 * g for k, g in grads.items()}
+
+    audit = audit_case(Case(summed, None, params, reference=meant, examples=8))
+    assert {(v.verdict, v.own, v.meant) for v in audit.verdicts} == {("inexact", True, False)}
+    assert audit.diagnosis is not None
+    assert [d.kind for d in audit.diagnosis.defects] == ["scale"]
+
+
+def test_a_primitive_that_fails_makes_the_case_inexact() -> None:
+    ex = _example()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
+    case = ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net")
+
+    def unshifted(Z):
+        return np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+
+    with_bad = Case(
+        case.loss,
+        None,
+        case.params,
+        reference=case.reference,
+        primitives={"softmax": (unshifted, {"axis": 1})},
+    )
+    audit = audit_case(with_bad)
+    assert {v.verdict for v in audit.verdicts} == {"correct"}
+    assert audit.worst() == "inexact" and audit.fails("inexact") and not audit.fails("wrong")
+
+
+def test_assert_case_raises_with_the_report() -> None:
+    ex = _example()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
+    assert_case(ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net"), fail_on="inexact")
+    with pytest.raises(AssertionError, match=r"W1, b1: wrong: the derivative of neither"):
+        assert_case(ex.case_of(ex.TwoLayerNet(6, 5, 3, slip=True), X, y, "net"))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
+@pytest.mark.parametrize("examples", ["columns", "rows"])
+def test_mlp_reference_is_the_textbook_perceptron(activation: str, examples: str) -> None:
+    rng = np.random.default_rng(3)
+    rows = examples == "rows"
+    X = rng.standard_normal((7, 5) if rows else (5, 7))
+    y = rng.integers(0, 4, 7)
+    shapes = [(5, 6), (6, 4)] if rows else [(6, 5), (4, 6)]
+    p = {
+        "W1": rng.standard_normal(shapes[0]),
+        "b1": rng.standard_normal(6),
+        "W2": rng.standard_normal(shapes[1]),
+        "b2": rng.standard_normal((4, 1)),
+    }
+    g = {
+        "relu": lambda z: np.maximum(z, 0),
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "tanh": np.tanh,
+        "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    }[activation]
+    if rows:
+        Z2 = g(X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"].ravel()
+        log_p = Z2 - np.log(np.exp(Z2).sum(axis=1, keepdims=True))
+        expected = -log_p[np.arange(7), y].mean()
+    else:
+        Z2 = p["W2"] @ g(p["W1"] @ X + p["b1"][:, None]) + p["b2"]
+        log_p = Z2 - np.log(np.exp(Z2).sum(axis=0, keepdims=True))
+        expected = -log_p[y, np.arange(7)].mean()
+    value, grads = reference_gradient(
+        mlp_reference(X, y, activation=activation, examples=examples, sizes=(5, 6, 4)), p
+    )
+    np.testing.assert_allclose(value, expected, rtol=1e-13)
+    assert {k: v.shape for k, v in grads.items()} == {k: v.shape for k, v in p.items()}
+
+
+def test_mlp_reference_refuses_what_it_cannot_mean() -> None:
+    X, y = np.zeros((5, 7)), np.arange(7) % 4
+    p = {"W1": np.zeros((6, 5)), "b1": np.zeros(6), "W2": np.zeros((4, 6)), "b2": np.zeros(4)}
+    with pytest.raises(ValueError, match=r"W2 has shape \(4, 6\), sizes \(5, 6, 3\)"):
+        reference_gradient(mlp_reference(X, y, sizes=(5, 6, 3)), p)
+    with pytest.raises(ValueError, match=r"labels span 0..6, 4 outputs"):
+        reference_gradient(mlp_reference(X, np.arange(7)), p)
+    with pytest.raises(ValueError, match=r"7 examples in X, y has shape \(6,\)"):
+        mlp_reference(X, np.arange(6))
+    with pytest.raises(ValueError, match="activation 'selu'"):
+        mlp_reference(X, y, activation="selu")
+    with pytest.raises(ValueError, match=r"named W1, b1, W2, b2, \.\.\.; got \['w', 'x'\]"):
+        reference_gradient(mlp_reference(X, y), {"w": np.zeros((4, 5)), "x": np.zeros(4)})
+
+
+def test_the_control_variate_resolves_what_plain_differences_cannot() -> None:
+    """loss = R + 1e-9 sum(W^2): the gradient of R alone is off by 2e-9 W, a relative 1e-8,
+    under plain differences' resolution (1e-6) and far above the control variate's."""
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((6, 3)), rng.integers(0, 2, 6)
+    params = {"W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal(2)}
+    meant = mlp_reference(X, y, examples="rows")
+
+    def reference(p):
+        return reference_gradient(meant, p)[0]
+
+    def loss(p):
+        return reference(p) + 1e-9 * float(np.sum(p["W1"] ** 2))
+
+    _, r = reference_gradient(meant, params)
+    of_loss = {"W1": r["W1"] + 2e-9 * params["W1"], "b1": r["b1"]}
+    judged = check_with_control_variate(loss, reference, r, r, params)
+    assert not judged["W1"].passed and judged["b1"].passed
+    assert check_with_control_variate(loss, reference, of_loss, r, params).passed
+
+
+def test_bad_targets_and_cases_get_clear_errors(tmp_path, capsys) -> None:
+    (tmp_path / "nothing.py").write_text("def cases():\n    return 3\n")
+    with pytest.raises(ValueError, match="expected MODULE:FUNCTION"):
+        load_cases("no_colon")
+    with pytest.raises(ValueError, match="no function 'other'"):
+        load_cases(f"{tmp_path / 'nothing.py'}:other")
+    with pytest.raises(TypeError, match="returned 3: expected a Case or a list of Cases"):
+        load_cases(f"{tmp_path / 'nothing.py'}:cases")
+    assert main([f"{tmp_path / 'nothing.py'}:cases"]) == 2
+    assert "expected a Case" in capsys.readouterr().err
+    assert main(["no_such_module_here:cases"]) == 2
+    with pytest.raises(TypeError, match="loss must be callable"):
+        Case(3, None, {"W": np.zeros(2)})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        Case(lambda p: 0.0, None, {})
+    with pytest.raises(ValueError, match=r"unknown primitive kinds \['softmaxx'\]"):
+        Case(lambda p: 0.0, None, {"W": np.zeros(2)}, primitives={"softmaxx": np.exp})
+    with pytest.raises(SystemExit):
+        main(["x:y", "--networks", "relu_10_10"])
+
+
+def test_the_checker_and_your_audit_import_nothing_of_the_five_documents() -> None:
+    """Only oracles/audit joins the checker to reference_nn."""
+    import ast
+
+    root = Path(__file__).parents[1] / "oracles"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            assert not any(n.split(".")[0] == "reference_nn" for n in names), path.name
