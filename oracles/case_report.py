@@ -56,9 +56,10 @@ def terminal(audits: Sequence[CaseAudit]) -> str:
     every primitive's properties."""
     lines: list[str] = []
     for audit in audits:
-        lines.append(f"{'param':<8} {'oracle':<42} {'max rel err':>11} {'resolution':>10}  "
+        w = max(5, *(len(j.report.name) for j in audit.judged))
+        lines.append(f"{'param':<{w}} {'oracle':<42} {'max rel err':>11} {'resolution':>10}  "
                      "result  verdict")  # fmt: skip
-        lines += [f"{p:<8} {o:<42} {e:>11} {r:>10}  {ok:<6}  {v}"
+        lines += [f"{p:<{w}} {o:<42} {e:>11} {r:>10}  {ok:<6}  {v}"
                   for p, o, e, r, ok, v in _table(audit)]  # fmt: skip
         lines += _lines(audit)
         lines.append("")

@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "identity")
-OUTPUTS = ("softmax", "sigmoid", "identity")
-LOSSES = ("cross_entropy", "mse")
+OUTPUTS = ("softmax", "sigmoid", "tanh", "identity")
+LOSSES = ("cross_entropy", "mse", "half_squared_error")
 Reference = Callable[[Mapping[str, Any]], Any]
 
 
@@ -63,7 +63,7 @@ def mlp_reference(
     *,
     activation: str = "relu",
     output: str = "softmax",
-    loss: str = "cross_entropy",
+    loss: str | Callable[[Any, Any], Any] = "cross_entropy",
     examples: str = "columns",
     sizes: Sequence[int] | None = None,
     layers: Sequence[tuple[str, str]] | None = None,
@@ -76,17 +76,20 @@ def mlp_reference(
     any shape holding n_k entries. ``activation`` (hidden layers) is one of ACTIVATIONS,
     ``output`` one of OUTPUTS. ``loss``: ``cross_entropy`` (from the logits: softmax
     cross-entropy, or binary cross-entropy after a sigmoid output) or ``mse`` (the mean over
-    every entry of (A_L - Y)^2). ``y``: m integer labels, or targets shaped as the output.
+    every entry of (A_L - Y)^2), ``half_squared_error`` (the mean over the examples of
+    1/2 sum (A_L - Y)^2, Nielsen's quadratic cost), or ``loss(A_L, Y) -> scalar`` written in
+    jax.numpy. ``y``: m integer labels, or targets shaped as the output.
     ``sizes`` (n_0, ..., n_L), when given, is checked against the parameters' shapes;
     ``layers`` names each layer's (weight, bias) when they are not W1, b1, ...
     """
     jax, jnp = jax_modules()
     for what, value, allowed in (("activation", activation, ACTIVATIONS),
-                                 ("output", output, OUTPUTS), ("loss", loss, LOSSES),
+                                 ("output", output, OUTPUTS),
+                                 ("loss", loss if isinstance(loss, str) else LOSSES[0], LOSSES),
                                  ("examples", examples, ("columns", "rows"))):  # fmt: skip
         if value not in allowed:
             raise ValueError(f"mlp_reference: {what} {value!r}; expected one of {allowed}")
-    if loss == "cross_entropy" and output == "identity":
+    if loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
         raise ValueError("mlp_reference: cross_entropy needs a softmax or sigmoid output")
     rows = examples == "rows"
     X = np.asarray(X, dtype=np.float64)
@@ -130,8 +133,13 @@ def mlp_reference(
             return -jnp.sum(Y * jax.nn.log_softmax(A, axis=class_axis)) / m
         if loss == "cross_entropy":
             return -jnp.sum(Y * jax.nn.log_sigmoid(A) + (1 - Y) * jax.nn.log_sigmoid(-A)) / m
-        out = {"softmax": lambda z: jax.nn.softmax(z, axis=class_axis),
-               "sigmoid": jax.nn.sigmoid, "identity": lambda z: z}[output](A)  # fmt: skip
+        squash = {"softmax": lambda z: jax.nn.softmax(z, axis=class_axis),
+                  "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "identity": lambda z: z}  # fmt: skip
+        out = squash[output](A)
+        if callable(loss):
+            return loss(out, Y)
+        if loss == "half_squared_error":
+            return 0.5 * jnp.sum((out - Y) ** 2) / m
         return jnp.mean((out - Y) ** 2)
 
     return reference

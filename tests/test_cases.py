@@ -291,3 +291,44 @@ def test_the_checker_and_your_audit_import_nothing_of_the_five_documents() -> No
                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             )  # fmt: skip
             assert not any(n.split(".")[0] == "reference_nn" for n in names), path.name
+
+
+@pytest.mark.parametrize("slip", [None, "prime_of_output_layer"])
+def test_a_class_with_lists_that_updates_itself_is_audited_in_a_few_lines(slip) -> None:
+    from oracles import attributes, gradients_from_update
+    from tests.test_own_code import BATCH, Network, _cost_of
+
+    net = Network([5, 4, 3], slip)
+    attrs = attributes(net, ["weights", "biases"])
+    loss = attrs(lambda: _cost_of(net))
+    grad = gradients_from_update(attrs.update(lambda: net.update_mini_batch(BATCH, 1.0)), lr=1.0)
+    X, Y = np.hstack([x for x, _ in BATCH]), np.hstack([y for _, y in BATCH])
+    meant = mlp_reference(X, Y, activation="sigmoid", output="sigmoid",
+                          loss="half_squared_error", layers=attrs.layers)  # fmt: skip
+    audit = audit_case(Case(loss, grad, attrs.params, reference=meant, layers=attrs.layers))
+    found = {v.parameter: v.verdict for v in audit.verdicts}
+    if slip is None:
+        assert set(found.values()) == {"correct"}
+        assert audit.loss_gap is not None and audit.loss_gap < 1e-14
+    else:
+        assert found == {"weights[0]": "wrong", "biases[0]": "wrong",
+                         "weights[1]": "correct", "biases[1]": "correct"}  # fmt: skip
+
+
+@pytest.mark.parametrize("dense", ["Dense", "DenseForgettingTheBiasSum"])
+def test_layer_objects_that_update_themselves_are_audited_in_a_few_lines(dense) -> None:
+    from oracles import attributes, gradients_from_update
+    from tests import test_own_code as own
+
+    layers = own._network(getattr(own, dense))
+    attrs = attributes(layers, ["weights", "bias"])
+    loss = attrs(lambda: own._mse(own.Y_ONE_HOT, own._predict(layers, own.X_COLS)))
+    step = attrs.update(lambda: own._train_step(layers, own.X_COLS, own.Y_ONE_HOT, 1.0))
+    meant = mlp_reference(own.X_COLS, own.Y_ONE_HOT, activation="tanh", output="tanh",
+                          loss="mse", layers=attrs.layers)  # fmt: skip
+    case = Case(loss, gradients_from_update(step, lr=1.0), attrs.params, reference=meant,
+                layers=attrs.layers)  # fmt: skip
+    audit = audit_case(case)
+    wrong = {v.parameter for v in audit.verdicts if v.verdict == "wrong"}
+    assert wrong == (set() if dense == "Dense" else {"0.bias"})
+    assert all(v.verdict == "correct" for v in audit.verdicts if v.parameter not in wrong)
