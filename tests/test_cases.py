@@ -332,3 +332,21 @@ def test_layer_objects_that_update_themselves_are_audited_in_a_few_lines(dense) 
     wrong = {v.parameter for v in audit.verdicts if v.verdict == "wrong"}
     assert wrong == (set() if dense == "Dense" else {"0.bias"})
     assert all(v.verdict == "correct" for v in audit.verdicts if v.parameter not in wrong)
+
+
+def test_the_readme_example_is_the_module_and_says_what_it_finds() -> None:
+    """README's "Auditing your own network": its module verbatim, and its three claims: as
+    written inexact (the + 1e-8), without the guard correct, without the mask W1, b1 wrong."""
+    source = (EXAMPLE.parent / "minimal.py").read_text()
+    assert source in (Path(__file__).parents[1] / "README.md").read_text()
+
+    def verdicts(text: str) -> dict[str, str]:
+        namespace: dict[str, object] = {}
+        exec(compile(text, "minimal.py", "exec"), namespace)
+        audit = audit_case(namespace["cases"]())  # type: ignore[operator]
+        return {v.parameter: v.verdict for v in audit.verdicts}
+
+    assert set(verdicts(source).values()) == {"inexact"}
+    assert set(verdicts(source.replace(" + 1e-8", "")).values()) == {"correct"}
+    unmasked = source.replace(" + 1e-8", "").replace(" * (A1 > 0)", "")
+    assert verdicts(unmasked) == {"W1": "wrong", "b1": "wrong", "W2": "correct", "b2": "correct"}
