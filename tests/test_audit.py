@@ -125,7 +125,7 @@ def test_audit_rows_reports_and_regression(run) -> None:
 @SHARED_AUDIT
 @pytest.mark.mnist
 def test_a_baseline_compares_row_by_row(run) -> None:
-    from oracles.audit.report import regressions
+    from oracles.baseline import regressions
 
     folder, _, _ = run
     report = json.loads((folder / "a.json").read_text())
