@@ -15,12 +15,14 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from oracles.check import check_gradients, diagnose
 from oracles.diagnosis import Diagnosis
 from oracles.exact import compare_gradients
-from oracles.inputs import Grad, Loss, float64_copies, gradient_at, split
-from oracles.report import ALL_PARAMETERS, ParameterReport
+from oracles.inputs import Grad, Loss, float64_copies, split
+from oracles.report import ALL_PARAMETERS, GradientReport, ParameterReport
+from oracles.tolerances import autodiff_tolerance_for
 from oracles.verdict import at_least, verdict
 
 Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping[str, Any]]]
@@ -139,28 +141,11 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
     trusted_fn = None
     gap = None
     if case.reference is not None:
-        from oracles.control import check_with_control_variate
-        from oracles.reference import jax_modules, reference_gradient
-
-        jax, _ = jax_modules()
-        x = float64_copies(case.params)
-        value, trusted = reference_gradient(case.reference, x)
-        analytic, _, _ = gradient_at(grad, x)
-        shaped = {k: np.asarray(trusted[k]).reshape(x[k].shape) for k in x}
-        exact = compare_gradients(analytic, shaped, oracle="jax (reference)")
-        judged += [Judged("jax", "reference", p) for p in exact.parameters]
-        evaluate = jax.jit(case.reference)
-
-        def reference_value(p: Mapping[str, Any]) -> float:
-            return float(evaluate(p))
-
-        control = check_with_control_variate(loss, reference_value, analytic, shaped, x,
-                                             seed=seed)  # fmt: skip
-        judged += [Judged("finite_difference", "control_variate", p) for p in control.parameters]
-        gap = abs(float(loss(float64_copies(case.params))) - value)
+        more, gap = _against_reference(case, loss, fd, seed)
+        judged += more
 
         def trusted_fn(p: Mapping[str, Any]) -> Mapping[str, Any]:
-            return reference_gradient(case.reference, p)[1]  # type: ignore[arg-type]
+            return _reference_gradient(case, p)[1]
 
     verdicts = []
     for name in case.params:
@@ -183,6 +168,49 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
                              examples=case.examples, seed=seed)  # fmt: skip
     return CaseAudit(case.name, judged, verdicts, diagnosis, _primitives(case.primitives), gap,
                      fd.readings)  # fmt: skip
+
+
+def _reference_gradient(
+    case: Case, params: Mapping[str, Any]
+) -> tuple[float, dict[str, NDArray[np.float64]]]:
+    """``reference_gradient`` of the case's reference, its failures named as the case's."""
+    from oracles.reference import reference_gradient
+
+    assert case.reference is not None
+    try:
+        return reference_gradient(case.reference, params)
+    except (ImportError, ValueError):
+        raise
+    except Exception as exc:  # the user's JAX code: what it raised is what they need to see
+        raise ValueError(f"Case {case.name!r}: the reference raised {type(exc).__name__}: "
+                         f"{exc} (given parameters {sorted(params)})") from exc  # fmt: skip
+
+
+def _against_reference(
+    case: Case, loss: Loss, fd: GradientReport, seed: int
+) -> tuple[list[Judged], float]:
+    """The judgements by ``jax.grad`` of the reference and by the control variate, at the
+    tolerances of the dtype the gradient came in; and |loss - reference| at the point."""
+    from oracles.control import check_with_control_variate
+    from oracles.reference import jax_modules
+
+    jax, _ = jax_modules()
+    x = float64_copies(case.params)
+    value, trusted = _reference_gradient(case, x)
+    shaped = {k: np.asarray(trusted[k]).reshape(x[k].shape) for k in x}
+    tol = autodiff_tolerance_for(fd.gradient_dtype)
+    exact = compare_gradients(fd.gradient, shaped, oracle="jax (reference)", rtol=tol.rtol,
+                              atol=tol.atol)  # fmt: skip
+    evaluate = jax.jit(case.reference)  # traceable: jax.grad has just traced it
+
+    def reference_value(p: Mapping[str, Any]) -> float:
+        return float(evaluate(p))
+
+    control = check_with_control_variate(loss, reference_value, fd.gradient, shaped, x,
+                                         tolerance=tol, seed=seed)  # fmt: skip
+    judged = [Judged("jax", "reference", p) for p in exact.parameters]
+    judged += [Judged("finite_difference", "control_variate", p) for p in control.parameters]
+    return judged, abs(float(loss(float64_copies(case.params))) - value)
 
 
 def _primitives(primitives: Primitives | None) -> list[Any]:

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles.report import Comparisons, GradientReport, ParameterReport
-from oracles.tolerances import AUTODIFF_TOLERANCES, EPS64, LOSS_ROUNDING_ULPS
+from oracles.tolerances import AUTODIFF_TOLERANCES, EPS64, LOSS_ROUNDING_ULPS, Tolerance
 
 STEP = 1e-3  # the step along a unit direction, times max(1, the parameter's largest |entry|)
 DIRECTIONS = 4  # random unit directions per parameter
@@ -47,14 +47,16 @@ def check_with_control_variate(
     params: Mapping[str, NDArray[np.float64]],
     *,
     directions: int = DIRECTIONS,
+    tolerance: Tolerance | None = None,
     seed: int = 0,
 ) -> GradientReport:
     """Judge ``analytic`` (the gradient under test at ``params``) as the derivative of ``loss``
     along ``directions`` random unit directions per parameter: against r.v + dD/dv, where
     ``trusted`` = r is the exact gradient of ``reference`` at ``params`` and D = loss -
-    reference. Allowance: autodiff's float64 tolerance plus the measured error of dD/dv (the
-    two Richardson steps' disagreement and the losses' rounding over the step)."""
-    tol = AUTODIFF_TOLERANCES[np.dtype(np.float64)]
+    reference. Allowance: ``tolerance`` (autodiff's float64 one by default; ``atol`` relative
+    to the norm of r over the parameter) plus the measured error of dD/dv (the two Richardson
+    steps' disagreement and the losses' rounding over the step)."""
+    tol = AUTODIFF_TOLERANCES[np.dtype(np.float64)] if tolerance is None else tolerance
     rng = np.random.default_rng(seed)
     x = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     f0 = float(loss({k: v.copy() for k, v in x.items()}))

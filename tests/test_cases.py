@@ -350,3 +350,44 @@ def test_the_readme_example_is_the_module_and_says_what_it_finds() -> None:
     assert set(verdicts(source.replace(" + 1e-8", "")).values()) == {"correct"}
     unmasked = source.replace(" + 1e-8", "").replace(" * (A1 > 0)", "")
     assert verdicts(unmasked) == {"W1": "wrong", "b1": "wrong", "W2": "correct", "b2": "correct"}
+
+
+def test_a_float32_gradient_is_judged_at_float32_tolerances_by_every_oracle() -> None:
+    from oracles import LowPrecisionGradientWarning
+
+    ex = _example()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
+    case = ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net")
+
+    def in_float32(p):
+        value, grads = case.loss(p)
+        return value, {k: g.astype(np.float32) for k, g in grads.items()}
+
+    single = Case(in_float32, None, case.params, reference=case.reference)
+    with pytest.warns(LowPrecisionGradientWarning, match="float32"):
+        audit = audit_case(single)
+    assert {v.verdict for v in audit.verdicts} == {"correct"}
+    assert {j.report.rtol for j in audit.judged if j.oracle == "jax"} == {2e-3}
+
+
+def test_a_reference_that_raises_or_cannot_be_differentiated_is_named() -> None:
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((4, 3)), rng.integers(0, 2, 4)
+    params = {"W1": rng.standard_normal((3, 2)), "b1": np.zeros(2)}
+    meant = mlp_reference(X, y, examples="rows")
+
+    def loss(p):
+        return reference_gradient(meant, p)
+
+    def misnamed(p):
+        return meant({"W1": p["weights"], "b1": p["b1"]})
+
+    with pytest.raises(ValueError, match=r"Case 'net': the reference raised KeyError: 'weights'"):
+        audit_case(Case(loss, None, params, reference=misnamed, name="net"))
+
+    def branching(p):  # Python control flow on a value: JAX cannot differentiate it
+        return meant(p) if float(np.asarray(p["b1"]).sum()) < 1e6 else 0.0
+
+    with pytest.raises(ValueError, match=r"the reference raised TracerArrayConversionError"):
+        audit_case(Case(loss, None, params, reference=branching))
