@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from oracles.baseline import load_baseline, regressions
+from oracles.baseline import load_baseline
 from oracles.case import Case, CaseAudit, audit_cases
+from oracles.outputs import exit_status, write_reports
 
 
 def load_cases(target: str) -> list[Case]:
@@ -58,30 +58,6 @@ def run(args: Any) -> int:
     audits: list[CaseAudit] = audit_cases(load_cases(args.case))
     print(terminal(audits))
     document = as_json(audits)
-    if args.json:
-        write_report(Path(args.json), json.dumps(document, indent=1) + "\n")
-    if args.markdown:
-        write_report(Path(args.markdown), markdown(audits))
-    if args.plots:
-        for path in plots(audits, Path(args.plots)):
-            print(f"wrote {path}")
-    status = 0
-    if args.fail_on:
-        hit = [a.name for a in audits if a.fails(args.fail_on)]
-        if hit:
-            print(f"--fail-on {args.fail_on}: {', '.join(hit)}")
-            status = 1
-    if baseline is not None:
-        broken = regressions(document["results"], baseline)
-        for line in broken:
-            print(f"REGRESSION: {line}")
-        print(f"baseline {args.baseline}: {len(broken)} rows that passed now fail")
-        status = status or (1 if broken else 0)
-    return status
-
-
-def write_report(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (its folders made) and say so."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
+    write_reports(args, document, lambda: markdown(audits), lambda folder: plots(audits, folder))
+    hit = [a.name for a in audits if args.fail_on and a.fails(args.fail_on)]
+    return exit_status(args, 0, hit, document, baseline)

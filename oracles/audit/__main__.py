@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -17,8 +16,8 @@ from oracles.audit.findings import findings
 from oracles.audit.report import audit_json, markdown, plots, terminal
 from oracles.audit.run import available_styles, run_audit
 from oracles.audit.verdicts import Training, one_blas_thread_per_process
-from oracles.baseline import load_baseline, regressions
-from oracles.case_command import write_report
+from oracles.baseline import load_baseline
+from oracles.outputs import exit_status, write_reports
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.data import load_mnist
@@ -104,28 +103,13 @@ def _audit(args: argparse.Namespace) -> int:
     found = findings(audit)
     print(terminal(audit, found))
     document = audit_json(audit)
-    if args.json:
-        write_report(Path(args.json), json.dumps(document, indent=1) + "\n")
-    if args.markdown:
-        write_report(Path(args.markdown), markdown(audit, found))
-    if args.plots:
-        for path in plots(audit, found, Path(args.plots)):
-            print(f"wrote {path}")
+    write_reports(args, document, lambda: markdown(audit, found),
+                  lambda folder: plots(audit, found, folder))  # fmt: skip
+    failing = ("wrong",) if args.fail_on == "wrong" else ("wrong", "inexact")
+    hit = sorted({v.network for v in audit.verdicts
+                  if v.variant == "published" and v.verdict in failing})  # fmt: skip
     status = 0 if audit.reference_passed and audit.harness_consistent else 1
-    if args.fail_on:
-        failing = ("wrong",) if args.fail_on == "wrong" else ("wrong", "inexact")
-        hit = sorted({v.network for v in audit.verdicts
-                      if v.variant == "published" and v.verdict in failing})  # fmt: skip
-        if hit:
-            print(f"--fail-on {args.fail_on}: {', '.join(hit)}")
-            status = 1
-    if baseline is not None:
-        broken = regressions(document["results"], baseline)
-        for line in broken:
-            print(f"REGRESSION: {line}")
-        print(f"baseline {args.baseline}: {len(broken)} rows that passed now fail")
-        status = status or (1 if broken else 0)
-    return status
+    return exit_status(args, status, hit, document, baseline)
 
 
 def run() -> None:
