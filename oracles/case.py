@@ -21,6 +21,7 @@ from oracles.check import check_gradients, diagnose
 from oracles.diagnosis import Diagnosis
 from oracles.exact import compare_gradients
 from oracles.inputs import Grad, Loss, float64_copies, split
+from oracles.kinds import on_host
 from oracles.report import ALL_PARAMETERS, GradientReport, ParameterReport
 from oracles.tolerances import autodiff_tolerance_for
 from oracles.verdict import at_least, verdict
@@ -100,6 +101,8 @@ class CaseAudit:
     primitives: list[Any] = field(default_factory=list)  # oracles.primitives.PrimitiveReport
     loss_gap: float | None = None  # |loss - reference| at the point, when a reference is given
     readings: tuple[str, ...] = ()
+    arrays: str = "numpy"  # the parameters' kind (oracles.kinds)
+    transfers: int = 0  # arrays and values read back from their device for the audit
 
     def worst(self) -> str:
         """``correct``, ``inexact`` or ``wrong``: the worst verdict over the parameters, and at
@@ -135,13 +138,15 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
     """Judge every parameter of ``case`` (see the module's docstring); ``check_options`` go to
     ``check_gradients``."""
     loss, grad = split(case.loss) if case.grads is None else (case.loss, case.grads)
-    fd = check_gradients(loss, grad, case.params, seed=seed, **check_options)
+    # CuPy or jax.numpy parameters: every oracle below sees host functions of NumPy points.
+    loss, grad, params, kind = on_host(loss, grad, case.params)
+    fd = check_gradients(loss, grad, params, seed=seed, **check_options)
     judged = [Judged("finite_difference", "own_loss", p) for p in fd.parameters
               if p.name != ALL_PARAMETERS]  # fmt: skip
     trusted_fn = None
     gap = None
     if case.reference is not None:
-        more, gap = _against_reference(case, loss, fd, seed)
+        more, gap = _against_reference(case, loss, params, fd, seed)
         judged += more
 
         def trusted_fn(p: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -161,13 +166,13 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
     # right for your loss alone, from the reference (how the two objectives differ).
     diagnosis = None
     if any(v.verdict == "wrong" for v in verdicts):
-        diagnosis = diagnose(loss, grad, case.params, layers=case.layers,
+        diagnosis = diagnose(loss, grad, params, layers=case.layers,
                              examples=case.examples, seed=seed)  # fmt: skip
     elif any(v.own and v.meant is False for v in verdicts) and trusted_fn is not None:
-        diagnosis = diagnose(loss, grad, case.params, reference=trusted_fn, layers=case.layers,
+        diagnosis = diagnose(loss, grad, params, reference=trusted_fn, layers=case.layers,
                              examples=case.examples, seed=seed)  # fmt: skip
     return CaseAudit(case.name, judged, verdicts, diagnosis, _primitives(case.primitives), gap,
-                     fd.readings)  # fmt: skip
+                     fd.readings, kind.name, kind.reads)  # fmt: skip
 
 
 def _reference_gradient(
@@ -187,7 +192,7 @@ def _reference_gradient(
 
 
 def _against_reference(
-    case: Case, loss: Loss, fd: GradientReport, seed: int
+    case: Case, loss: Loss, params: Mapping[str, Any], fd: GradientReport, seed: int
 ) -> tuple[list[Judged], float]:
     """The judgements by ``jax.grad`` of the reference and by the control variate, at the
     tolerances of the dtype the gradient came in; and |loss - reference| at the point."""
@@ -195,7 +200,7 @@ def _against_reference(
     from oracles.reference import jax_modules
 
     jax, _ = jax_modules()
-    x = float64_copies(case.params)
+    x = float64_copies(params)
     value, trusted = _reference_gradient(case, x)
     shaped = {k: np.asarray(trusted[k]).reshape(x[k].shape) for k in x}
     tol = autodiff_tolerance_for(fd.gradient_dtype)
@@ -210,7 +215,7 @@ def _against_reference(
                                          tolerance=tol, seed=seed)  # fmt: skip
     judged = [Judged("jax", "reference", p) for p in exact.parameters]
     judged += [Judged("finite_difference", "control_variate", p) for p in control.parameters]
-    return judged, abs(float(loss(float64_copies(case.params))) - value)
+    return judged, abs(float(loss(float64_copies(params))) - value)
 
 
 def _primitives(primitives: Primitives | None) -> list[Any]:

@@ -43,6 +43,9 @@ def _lines(audit: CaseAudit) -> list[str]:
     if audit.loss_gap is not None:
         out.append(f"  |your loss - the reference| at the point: {audit.loss_gap:.3g}")
     out += [f"  read: {note}" for note in audit.readings]
+    if audit.arrays != "numpy":
+        out.append(f"  {audit.arrays} arrays: your functions got float64 copies on their device; "
+                   f"{audit.transfers} arrays or values read back")  # fmt: skip
     if audit.diagnosis is not None and not audit.diagnosis.correct:
         out += [f"  diagnosis: [{d.kind}] {', '.join(d.parameters)}: {d.detail}"
                 for d in audit.diagnosis.defects]  # fmt: skip
@@ -107,6 +110,7 @@ def as_json(audits: Sequence[CaseAudit]) -> dict[str, Any]:
             for a in audits for p in a.primitives for words in p.checked
         ],
         "loss_gaps": {a.name: a.loss_gap for a in audits},
+        "arrays": {a.name: {"kind": a.arrays, "transfers": a.transfers} for a in audits},
     }  # fmt: skip
 
 

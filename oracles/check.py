@@ -15,6 +15,7 @@ import numpy as np
 from oracles.diagnosis import Diagnosis, diagnosis_of
 from oracles.exact import compare_gradients
 from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at, split
+from oracles.kinds import Kind, on_host
 from oracles.measure import MODES, measure, problem_for
 from oracles.report import GradientReport
 from oracles.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
@@ -51,19 +52,41 @@ def check_gradients(
     ``rtol``/``atol`` default to ``TOLERANCES`` for the dtype the gradient came back in; one
     less precise than float64 raises a LowPrecisionGradientWarning.
     """
-    if mode not in (*MODES, "auto"):
-        raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
     if params is None:
         raise TypeError("check_gradients needs params, the dict of parameter arrays")
     if grad is None:
         loss, grad = split(loss)
+    loss, grad, params, kind = on_host(loss, grad, params)
+    return _check(loss, grad, params, kind, mode=mode, method=method, samples=samples,
+                  directions=directions, max_coordinates=max_coordinates, seed=seed, rtol=rtol,
+                  atol=atol)  # fmt: skip
+
+
+def _check(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    kind: Kind,
+    *,
+    mode: str = "auto",
+    method: str = "central",
+    samples: int = 32,
+    directions: int = 16,
+    max_coordinates: int = 16_000,
+    seed: int | np.random.Generator = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> GradientReport:
+    """``check_gradients`` of host-side ``loss``/``grad`` (``oracles.kinds.on_host``)."""
+    if mode not in (*MODES, "auto"):
+        raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
     x = float64_copies(params)
     analytic, dtype, readings = gradient_at(grad, x)
     if dtype != np.float64:
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
             LowPrecisionGradientWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     table = tolerance_for(dtype)
     tol = Tolerance(table.rtol if rtol is None else rtol, table.atol if atol is None else atol)
@@ -72,9 +95,8 @@ def check_gradients(
     rng = np.random.default_rng(seed)
     problem = problem_for(loss, grad, x, analytic, method, tol, rng.spawn(1)[0])
     parameters = measure(problem, mode, samples=samples, directions=directions, rng=rng)
-    return GradientReport(
-        "finite_difference", method, mode, str(dtype), parameters, analytic, readings
-    )
+    return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
+                          readings, kind.name, kind.reads)  # fmt: skip
 
 
 def assert_gradients(
@@ -90,11 +112,13 @@ def assert_gradients(
     the diagnosis (what is wrong, where; ``layers`` and ``examples`` as for ``diagnose``) when
     any parameter disagrees."""
     __tracebackhide__ = True
+    if params is None:
+        raise TypeError("assert_gradients needs params, the dict of parameter arrays")
     if grad is None:
         loss, grad = split(loss)
-    report = check_gradients(loss, grad, params, **options)
+    loss, grad, params, kind = on_host(loss, grad, params)
+    report = _check(loss, grad, params, kind, **options)
     if not report.passed:
-        assert params is not None
         diagnosis = diagnosis_of(report, loss, grad, params, layers=layers, examples=examples,
                                  seed=options.get("seed", 0))  # fmt: skip
         raise AssertionError(f"{report.summary()}\n{diagnosis}")
@@ -124,6 +148,7 @@ def diagnose(
         raise TypeError("diagnose needs params, the dict of parameter arrays")
     if grad is None:
         loss, grad = split(loss)
+    loss, grad, params, kind = on_host(loss, grad, params)
     seed = check_options.get("seed", 0)
     if reference is not None:
         x = float64_copies(params)
@@ -137,5 +162,5 @@ def diagnose(
     size = sum(int(np.size(v)) for v in params.values()) if isinstance(params, Mapping) else 0
     small = size <= int(check_options.get("max_coordinates", 16_000))
     options = {**check_options, "mode": "all"} if small else check_options
-    report = check_gradients(loss, grad, params, **options)
+    report = _check(loss, grad, params, kind, **options)
     return diagnosis_of(report, loss, grad, params, layers=layers, examples=examples, seed=seed)

@@ -6,7 +6,9 @@ Conventions: ``axis``, the class axis (0: examples as columns, 1: examples as ro
 ``num_classes`` for ``one_hot`` (given to the check; ``passes_num_classes=False`` when the
 user's function takes the labels alone); ``takes`` for ``cross_entropy`` (``"logits"`` or
 ``"probabilities"``) and ``labels`` (``"indices"`` or ``"one_hot"``); ``of`` for a derivative
-(``"input"``: it takes Z; ``"output"``: it takes A = g(Z)); ``slope`` for ``leaky_relu``.
+(``"input"``: it takes Z; ``"output"``: it takes A = g(Z)); ``slope`` for ``leaky_relu``;
+``arrays`` (``"numpy"``, ``"cupy"`` or ``"jax"``): the kind of array ``fn`` takes and returns
+(its inputs are copied to the device, its outputs read back).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
+
+from oracles.kinds import KINDS as KINDS_OF_ARRAYS
+from oracles.kinds import Kind
 
 Array = NDArray[np.float64]
 KINDS = (
@@ -253,6 +258,19 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
     raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
 
 
+def _as_written(fn: Callable[..., Any], kind: Kind) -> Callable[..., Any]:
+    """``fn`` as a function of NumPy arrays, called with copies of its own ``kind``."""
+    if kind.on_host:
+        return fn
+
+    def call(*args: Any) -> Any:
+        with kind.calls():
+            out = fn(*(kind.device(a) if isinstance(a, np.ndarray) else a for a in args))
+        return kind.host(out)
+
+    return call
+
+
 def _verdict(prop: _Property, fn: Callable[..., Any], x: Any) -> Verdict:
     try:
         return prop.check(fn, x)
@@ -268,6 +286,10 @@ def check_primitive(fn: Callable[..., Any], kind: str, **conventions: Any) -> Pr
     """Check ``fn`` (a primitive of ``kind``, one of KINDS, written with ``conventions``: see
     the module's docstring) against its properties; each failure comes with the smallest input
     hypothesis finds that breaks it."""
+    arrays = conventions.pop("arrays", "numpy")
+    if arrays not in KINDS_OF_ARRAYS:
+        raise ValueError(f"arrays={arrays!r}; expected one of {KINDS_OF_ARRAYS}")
+    fn = _as_written(fn, Kind(arrays))
     props = _properties(kind, conventions)
     failures = []
     for prop in props:

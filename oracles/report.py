@@ -220,6 +220,8 @@ class GradientReport:
     parameters: tuple[ParameterReport, ...]
     gradient: Mapping[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
     readings: tuple[str, ...] = ()  # how the gradient was read, where not as given
+    arrays: str = "numpy"  # the parameters' kind: numpy, cupy or jax (oracles.kinds)
+    transfers: int = 0  # arrays and numbers read back from the device for the check
 
     @property
     def passed(self) -> bool:
@@ -267,6 +269,9 @@ class GradientReport:
                 f"{p.worst_index}{where}: {p.analytic:.10g} vs {p.numerical:.10g}  {verdict}"
             )
         lines += [f"read: {note}" for note in self.readings]
+        if self.arrays != "numpy":
+            lines.append(f"{self.arrays} arrays: the loss and grad got float64 copies on their "
+                         f"device; {self.transfers} arrays or values read back")  # fmt: skip
         set_aside = sum(p.set_aside for p in self.parameters)
         if set_aside:
             lines.append(

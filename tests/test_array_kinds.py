@@ -1,0 +1,239 @@
+"""Parameters of CuPy and jax.numpy arrays checked as they are (oracles.kinds): the user's
+functions get float64 copies of their own kind on their device, with no transfer code of the
+user's, and the verdict and diagnosis are those of the same network in NumPy.
+
+The CuPy tests run on the NumPy stand-in (tests/cupy_standin.py, which refuses a host array
+meeting a device array, as CuPy does: a check that converted the parameters behind the user's
+back fails there) and, marked ``gpu``, on real CuPy where a CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from oracles import assert_gradients, check_gradients, diagnose
+from tests import cupy_standin
+
+SIZES = (784, 500, 150, 10)  # document 000's network
+M = 4
+
+
+def network(xp, X, Y, slip=None):
+    """loss(params) -> (value, grads) of a ReLU perceptron with softmax cross-entropy, examples
+    as columns, written with ``xp`` (numpy, cupy or jax.numpy) alone; ``slip="bias_sum"``
+    sums each bias gradient over units and examples (documents 003 and 004)."""
+
+    def loss_and_grads(p):
+        m = X.shape[1]
+        A = [X]
+        for k in (1, 2, 3):
+            Z = p[f"W{k}"] @ A[-1] + p[f"b{k}"]
+            A.append(xp.maximum(Z, 0) if k < 3 else Z)
+        shifted = A[3] - xp.max(A[3], axis=0, keepdims=True)
+        log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
+        value = -xp.sum(Y * log_p) / m
+        dZ = (xp.exp(log_p) - Y) / m
+        grads = {}
+        for k in (3, 2, 1):
+            grads[f"W{k}"] = dZ @ A[k - 1].T
+            grads[f"b{k}"] = xp.sum(dZ) if slip == "bias_sum" else xp.sum(dZ, axis=1, keepdims=True)
+            if k > 1:
+                dZ = (p[f"W{k}"].T @ dZ) * (A[k - 1] > 0)
+        return value, grads
+
+    return loss_and_grads
+
+
+def host_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    params = {}
+    for k in (1, 2, 3):
+        n_in, n_out = SIZES[k - 1], SIZES[k]
+        params[f"W{k}"] = rng.standard_normal((n_out, n_in)) * np.sqrt(2 / n_in)
+        params[f"b{k}"] = rng.standard_normal((n_out, 1)) * 0.1
+    X = rng.random((SIZES[0], M))
+    Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], M)].T
+    return params, X, Y
+
+
+@pytest.fixture(params=["standin", pytest.param("cuda", marks=pytest.mark.gpu)])
+def cupy(request, monkeypatch):
+    """The stand-in, importable as ``cupy`` for one test; or the real CuPy on a CUDA device."""
+    if request.param == "cuda":
+        from reference_nn.gpu import gpu_unavailable_reason
+
+        reason = gpu_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        import cupy as real
+
+        return real
+    module = cupy_standin.module()
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    return module
+
+
+def _on_device(cupy, params, X, Y):
+    return {k: cupy.asarray(v) for k, v in params.items()}, cupy.asarray(X), cupy.asarray(Y)
+
+
+def _counted(fn, calls, key, check):
+    def counted(p):
+        check(p)
+        calls[key] += 1
+        return fn(p)
+
+    return counted
+
+
+def test_a_right_cupy_network_of_document_000s_shape_passes_read_back_as_counted(cupy) -> None:
+    params, X, Y = host_problem()
+    device, Xd, Yd = _on_device(cupy, params, X, Y)
+    kept = {k: cupy.asnumpy(v) for k, v in device.items()}
+    both = network(cupy, Xd, Yd)
+
+    def on_device(p):  # what the user's code is handed: its own kind, float64
+        assert all(type(v) is cupy.ndarray and v.dtype == np.float64 for v in p.values())
+
+    calls = {"loss": 0, "grad": 0}
+    loss = _counted(lambda p: both(p)[0], calls, "loss", on_device)
+    grad = _counted(lambda p: both(p)[1], calls, "grad", on_device)
+    standin = getattr(cupy, "__doc__", "") == cupy_standin.__doc__
+    start = cupy_standin.reads() if standin else 0
+    report = check_gradients(loss, grad, device)
+    assert report.passed, report.summary()
+    assert report.arrays == "cupy" and report.mode == "directional"
+    # One read per parameter at the start, per loss value, per gradient entry read.
+    assert report.transfers == 6 + calls["loss"] + 6 * calls["grad"]
+    if standin:  # and the stand-in counted every one of them: none went around it
+        assert cupy_standin.reads() - start == report.transfers
+    assert all(np.array_equal(cupy.asnumpy(device[k]), kept[k]) for k in kept)  # untouched
+    assert "cupy arrays: the loss and grad got float64 copies on their device" in report.summary()
+
+
+def test_the_stand_in_refuses_host_parameters_so_a_hidden_conversion_would_fail(cupy) -> None:
+    params, X, Y = host_problem()
+    _, Xd, Yd = _on_device(cupy, params, X, Y)
+    if getattr(cupy, "__doc__", "") != cupy_standin.__doc__:
+        pytest.skip("real CuPy refuses host arrays itself")
+    with pytest.raises(TypeError, match="host"):
+        network(cupy, Xd, Yd)(params)
+
+
+def test_a_slipped_cupy_network_gets_the_diagnosis_of_its_numpy_twin(cupy) -> None:
+    params, X, Y = host_problem()
+    device, Xd, Yd = _on_device(cupy, params, X, Y)
+    twin = diagnose(network(np, X, Y, "bias_sum"), None, params, examples=M)
+    found = diagnose(network(cupy, Xd, Yd, "bias_sum"), None, device, examples=M)
+    assert [(d.kind, d.parameters) for d in found.defects] == [
+        (d.kind, d.parameters) for d in twin.defects
+    ]
+    # On 469,160 parameters the kind is read from a sample: the bias gradients' reduction.
+    assert [(d.kind, d.parameters) for d in found.defects] == [
+        ("bias_reduction", ("b1", "b2", "b3"))
+    ]
+    with pytest.raises(AssertionError, match="bias_reduction"):
+        assert_gradients(network(cupy, Xd, Yd, "bias_sum"), None, device, examples=M)
+
+
+def test_parameters_of_mixed_kinds_are_refused_naming_them(cupy) -> None:
+    params, X, Y = host_problem()
+    mixed = {**params, "W2": cupy.asarray(params["W2"])}
+    with pytest.raises(ValueError, match=r"params mix array kinds \(numpy: W1, b1, b2, W3, b3; "
+                       r"cupy: W2\)"):  # fmt: skip
+        check_gradients(network(np, X, Y), None, mixed)
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("slip", [None, "bias_sum"])
+def test_a_jax_numpy_network_checks_as_written_and_as_its_numpy_twin(slip) -> None:
+    jax = pytest.importorskip("jax", reason="needs JAX")
+    jnp = jax.numpy
+    rng = np.random.default_rng(1)
+    sizes = (6, 5, 4, 3)
+    params = {}
+    for k in (1, 2, 3):
+        params[f"W{k}"] = rng.standard_normal((sizes[k], sizes[k - 1]))
+        params[f"b{k}"] = rng.standard_normal((sizes[k], 1)) * 0.1
+    X, Y = rng.random((6, M)), np.eye(3)[rng.integers(0, 3, M)].T
+    as_jax = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}
+    inner = network(jnp, jnp.asarray(X), jnp.asarray(Y), slip)
+    seen = []
+
+    def loss_and_grads(p):
+        seen.append({(type(v).__module__.split(".")[0], str(v.dtype)) for v in p.values()})
+        return inner(p)
+
+    report = check_gradients(loss_and_grads, None, as_jax)
+    assert report.arrays == "jax" and report.passed == (slip is None)
+    assert set().union(*seen) == {("jaxlib", "float64")}  # float64 copies of their own kind
+    twin = diagnose(network(np, X, Y, slip), None, params, examples=M)
+    found = diagnose(loss_and_grads, None, as_jax, examples=M)
+    assert [(d.kind, d.parameters) for d in found.defects] == [
+        (d.kind, d.parameters) for d in twin.defects
+    ]
+    assert all(v.dtype == jnp.float32 for v in as_jax.values())  # the user's, unchanged
+
+
+def test_a_cupy_softmax_is_checked_as_written(cupy) -> None:
+    from oracles import check_primitive
+
+    def shifted(Z):
+        E = cupy.exp(Z - cupy.max(Z, axis=0, keepdims=True))
+        return E / cupy.sum(E, axis=0, keepdims=True)
+
+    def unshifted(Z):
+        return cupy.exp(Z) / cupy.sum(cupy.exp(Z), axis=0, keepdims=True)
+
+    assert check_primitive(shifted, "softmax", axis=0, arrays="cupy").passed
+    failed = {f.property for f in check_primitive(unshifted, "softmax", arrays="cupy").failures}
+    assert "finite, without warnings, for logits up to +-1e3" in failed
+    with pytest.raises(ValueError, match="arrays='torch'"):
+        check_primitive(shifted, "softmax", arrays="torch")
+
+
+@pytest.mark.jax
+def test_a_jax_numpy_one_hot_is_checked_as_written() -> None:
+    jax = pytest.importorskip("jax", reason="needs JAX")
+    from oracles import check_primitive
+
+    def one_hot(labels, num_classes):
+        assert isinstance(labels, jax.Array)
+        return jax.nn.one_hot(labels, num_classes).T
+
+    def batch_width(labels, num_classes):
+        return jax.nn.one_hot(labels, int(labels.max()) + 1).T
+
+    assert check_primitive(one_hot, "one_hot", num_classes=10, arrays="jax").passed
+    assert not check_primitive(batch_width, "one_hot", num_classes=10, arrays="jax").passed
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("slip", [None, "bias_sum"])
+def test_a_cupy_case_gets_the_verdicts_of_its_numpy_twin(cupy, slip) -> None:
+    pytest.importorskip("jax", reason="the reference network is written in JAX")
+    from oracles import Case, audit_case
+    from oracles.case_report import terminal
+    from oracles.reference import mlp_reference
+
+    rng = np.random.default_rng(2)
+    sizes = (6, 5, 4, 3)
+    params = {}
+    for k in (1, 2, 3):
+        params[f"W{k}"] = rng.standard_normal((sizes[k], sizes[k - 1]))
+        params[f"b{k}"] = rng.standard_normal((sizes[k], 1)) * 0.1
+    X, Y = rng.random((6, M)), np.eye(3)[rng.integers(0, 3, M)].T
+    meant = mlp_reference(X, Y, activation="relu", loss="cross_entropy")
+    device, Xd, Yd = _on_device(cupy, params, X, Y)
+    twin = audit_case(Case(network(np, X, Y, slip), None, params, reference=meant, examples=M))
+    mine = audit_case(Case(network(cupy, Xd, Yd, slip), None, device, reference=meant, examples=M))
+    assert [(v.parameter, v.verdict) for v in mine.verdicts] == [
+        (v.parameter, v.verdict) for v in twin.verdicts
+    ]
+    assert {v.verdict for v in mine.verdicts} == ({"correct"} if slip is None else
+                                                  {"correct", "wrong"})  # fmt: skip
+    assert mine.arrays == "cupy" and mine.transfers > 0
+    assert "cupy arrays: your functions got float64 copies on their device" in terminal([mine])
