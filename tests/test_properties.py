@@ -361,6 +361,10 @@ def architectures(draw: st.DrawFn):
     return sizes, draw(S.batch_sizes)
 
 
+# OpenBLAS's small float32 sgemm kernels can raise the FE_INVALID flag on finite inputs
+# (numpy/numpy#24067); seen once under xdist (relu_532, W1 (5, 1) @ X (1, 1)), never alone.
+# This test asserts shapes only; finiteness is asserted by the tests below.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in matmul:RuntimeWarning")
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize(("name", "variant"), CASES)
 @given(case=architectures(), seed=S.seeds)
