@@ -81,8 +81,8 @@ def mutants(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark training steps against PyTorch and JAX (``-- --gpu``: also CuPy against
     PyTorch CUDA and JAX on the GPU), the gradient check against torch gradcheck (fast
-    mode), and train() in fresh processes with and without keep_freed_memory(); tables in
-    reports/bench/."""
+    mode), train() in fresh processes with and without keep_freed_memory(), and a check by
+    array kind (NumPy, jax.numpy, CuPy where present); tables in reports/bench/."""
     gpu = "--gpu" in session.posargs
     _install(session, "jax", *(("gpu",) if gpu else ()), groups=("bench-gpu",) if gpu else ())
     # torch is a comparison only, never a dependency of the product: the bench group pins it.
@@ -90,6 +90,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.steps", *session.posargs)
     session.run("python", "-m", "benchmarks.gradcheck")
     session.run("python", "-m", "benchmarks.allocator")
+    session.run("python", "-m", "benchmarks.kinds")
 
 
 @nox.session

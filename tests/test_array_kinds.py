@@ -16,35 +16,10 @@ import pytest
 
 from oracles import assert_gradients, check_gradients, diagnose
 from tests import cupy_standin
+from tests.array_networks import network
 
 SIZES = (784, 500, 150, 10)  # document 000's network
 M = 4
-
-
-def network(xp, X, Y, slip=None):
-    """loss(params) -> (value, grads) of a ReLU perceptron with softmax cross-entropy, examples
-    as columns, written with ``xp`` (numpy, cupy or jax.numpy) alone; ``slip="bias_sum"``
-    sums each bias gradient over units and examples (documents 003 and 004)."""
-
-    def loss_and_grads(p):
-        m = X.shape[1]
-        A = [X]
-        for k in (1, 2, 3):
-            Z = p[f"W{k}"] @ A[-1] + p[f"b{k}"]
-            A.append(xp.maximum(Z, 0) if k < 3 else Z)
-        shifted = A[3] - xp.max(A[3], axis=0, keepdims=True)
-        log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
-        value = -xp.sum(Y * log_p) / m
-        dZ = (xp.exp(log_p) - Y) / m
-        grads = {}
-        for k in (3, 2, 1):
-            grads[f"W{k}"] = dZ @ A[k - 1].T
-            grads[f"b{k}"] = xp.sum(dZ) if slip == "bias_sum" else xp.sum(dZ, axis=1, keepdims=True)
-            if k > 1:
-                dZ = (p[f"W{k}"].T @ dZ) * (A[k - 1] > 0)
-        return value, grads
-
-    return loss_and_grads
 
 
 def host_problem(seed=0):
