@@ -22,6 +22,7 @@ from oracles.diagnosis import Diagnosis
 from oracles.exact import compare_gradients
 from oracles.inputs import Grad, Loss, float64_copies, split
 from oracles.kinds import on_host
+from oracles.optional import missing
 from oracles.report import ALL_PARAMETERS, GradientReport, ParameterReport
 from oracles.tolerances import autodiff_tolerance_for
 from oracles.verdict import at_least, verdict
@@ -60,9 +61,14 @@ class Case:
             raise TypeError(f"Case {self.name!r}: params must be a non-empty dict of arrays")
         if self.reference is not None and not callable(self.reference):
             raise TypeError(f"Case {self.name!r}: reference must be callable or None")
-        from oracles.primitives import KINDS  # needs no hypothesis until a primitive is checked
+        if not self.primitives:
+            return
+        reason = missing("hypothesis")
+        if reason:
+            raise ImportError(f"Case {self.name!r}: checking primitives needs {reason}")
+        from oracles.primitives import KINDS
 
-        unknown = sorted(set(self.primitives or {}) - set(KINDS))
+        unknown = sorted(set(self.primitives) - set(KINDS))
         if unknown:
             raise ValueError(f"Case {self.name!r}: unknown primitive kinds {unknown}; "
                              f"expected some of {KINDS}")  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-EXTRAS = {"jax": "jax", "matplotlib": "plot"}
+EXTRAS = {"jax": "jax", "matplotlib": "plot", "hypothesis": "properties"}
 
 
 def missing(module: str) -> str | None:

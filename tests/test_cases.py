@@ -391,3 +391,13 @@ def test_a_reference_that_raises_or_cannot_be_differentiated_is_named() -> None:
 
     with pytest.raises(ValueError, match=r"the reference raised TracerArrayConversionError"):
         audit_case(Case(loss, None, params, reference=branching))
+
+
+def test_primitives_without_hypothesis_are_refused_naming_the_extra(monkeypatch) -> None:
+    import oracles.case
+
+    monkeypatch.setattr(oracles.case, "missing", lambda module: f"{module} does not import")
+    params = {"W": np.zeros(2)}
+    assert Case(lambda p: 0.0, None, params).primitives is None  # no primitives: no hypothesis
+    with pytest.raises(ImportError, match="checking primitives needs hypothesis does not import"):
+        Case(lambda p: 0.0, None, params, primitives={"relu": np.abs})
