@@ -29,6 +29,7 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
     as an L2 term the loss lacks: the diagnosis says ``regularisation``) and an ``lr`` other
     than the update's own (it reads as ``scale``). The read-off gradient carries a rounding
     error of about eps |p| / lr: take an ``lr`` near 1 where the update lets you choose.
+    CuPy and jax.numpy parameters stay of their kind (``oracles.kinds``).
     """
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
@@ -43,7 +44,7 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
         missing = sorted(set(x) - set(after))
         if missing:
             raise ValueError(f"update's result has no {', '.join(missing)}")
-        new = {k: np.asarray(after[k], dtype=np.float64) for k in x}
+        new = {k: _float64(after[k]) for k in x}
         for k, v in new.items():
             if v.shape != x[k].shape:
                 raise ValueError(
@@ -53,7 +54,7 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
         return new
 
     def grad(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
-        x = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        x = {k: _float64(v) for k, v in params.items()}
         new = step(x)
         if first[0]:
             first[0] = False
@@ -71,6 +72,13 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
         return {k: (x[k] - new[k]) / lr for k in x}
 
     return grad
+
+
+def _float64(value: Any) -> Any:
+    """``value`` in float64, of its own kind (a CuPy or JAX array stays on its device)."""
+    if hasattr(value, "astype") and hasattr(value, "shape"):
+        return value.astype(np.float64)
+    return np.asarray(value, dtype=np.float64)
 
 
 class Attributes:

@@ -212,3 +212,44 @@ def test_a_cupy_case_gets_the_verdicts_of_its_numpy_twin(cupy, slip) -> None:
                                                   {"correct", "wrong"})  # fmt: skip
     assert mine.arrays == "cupy" and mine.transfers > 0
     assert "cupy arrays: your functions got float64 copies on their device" in terminal([mine])
+
+
+def test_cupy_code_that_only_updates_in_place_checks_as_written(cupy) -> None:
+    from oracles import gradients_from_update
+
+    params, X, Y = host_problem()
+    device, Xd, Yd = _on_device(cupy, params, X, Y)
+    for slip in (None, "bias_sum"):
+        both = network(cupy, Xd, Yd, slip)
+
+        def update(p, both=both):  # as a CuPy notebook's update: in place, on the device
+            _, grads = both(p)
+            for k in p:
+                p[k] -= 0.5 * grads[k]
+
+        report = check_gradients(
+            lambda p, both=both: both(p)[0], gradients_from_update(update, lr=0.5), device
+        )
+        assert report.arrays == "cupy"
+        assert report.failed == (() if slip is None else ("b1", "b2", "b3", "(all)"))
+
+
+@pytest.mark.jax
+def test_jax_code_that_returns_new_parameters_checks_as_written() -> None:
+    jax = pytest.importorskip("jax", reason="needs JAX")
+    from oracles import gradients_from_update
+
+    jnp = jax.numpy
+    rng = np.random.default_rng(3)
+    params = {"W1": jnp.asarray(rng.standard_normal((3, 4))), "b1": jnp.zeros((3, 1))}
+    X, Y = rng.random((4, M)), np.eye(3)[rng.integers(0, 3, M)].T
+
+    def loss(p):
+        Z = p["W1"] @ X + p["b1"]
+        return -jnp.sum(Y * jax.nn.log_softmax(Z, axis=0)) / M
+
+    def update(p):  # JAX arrays are immutable: the update returns the new ones
+        return jax.tree.map(lambda w, g: w - 0.1 * g, p, jax.grad(loss)(p))
+
+    report = check_gradients(loss, gradients_from_update(update, lr=0.1), params)
+    assert report.passed and report.arrays == "jax"
