@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles.inputs import Grad, Point
+from oracles.kinds import kind_name
 
 Update = Callable[[dict[str, Any]], Mapping[str, Any] | None]
 
@@ -113,7 +114,7 @@ class Attributes:
     @property
     def params(self) -> dict[str, NDArray[Any]]:
         """Copies of the parameters' current values."""
-        return {name: np.array(self._get(slot)) for name, slot in self._slots.items()}
+        return {name: _copy(self._get(slot)) for name, slot in self._slots.items()}
 
     def __call__(self, fn: Callable[[], Any]) -> Callable[[dict[str, Any]], Any]:
         """``fn()`` as a function of the parameters: each call writes them into the objects,
@@ -136,13 +137,13 @@ class Attributes:
             raise KeyError(f"not parameters of these objects: {', '.join(unknown)}")
         attrs = {(id(o), a): (o, a) for o, a, _ in self._slots.values()}
         saved = {k: (o, a, getattr(o, a), _shallow(getattr(o, a))) for k, (o, a) in attrs.items()}
-        values = {name: (self._get(slot), np.array(self._get(slot))) for name, slot in
+        values = {name: (self._get(slot), _copy(self._get(slot))) for name, slot in
                   self._slots.items()}  # fmt: skip
         try:
             for name, value in params.items():
-                self._write(self._slots[name], np.asarray(value))
+                self._write(self._slots[name], value)
             result = fn()
-            return result, {name: np.array(self._get(slot)) for name, slot in self._slots.items()}
+            return result, {name: _copy(self._get(slot)) for name, slot in self._slots.items()}
         finally:
             for owner, attr, original, elements in saved.values():
                 setattr(owner, attr, original)
@@ -151,23 +152,36 @@ class Attributes:
                 elif isinstance(original, list):
                     original[:] = elements
             for array, copy in values.values():
-                if isinstance(array, np.ndarray) and array.flags.writeable:
+                if _writable(array):
                     array[...] = copy
 
-    def _write(self, slot: tuple[object, str, Any], value: NDArray[Any]) -> None:
-        """In place where the array is float64 (other references to it see the point too),
-        else as a new float64 array (a float32 one would round the point)."""
+    def _write(self, slot: tuple[object, str, Any], value: Any) -> None:
+        """In place where the array is float64 and of the value's kind (other references to
+        it see the point too), else as a new float64 array of the value's kind (a float32 one
+        would round the point; a JAX array cannot be written in place)."""
         current = self._get(slot)
-        if (isinstance(current, np.ndarray) and current.dtype == np.float64
-                and current.shape == value.shape and current.flags.writeable):  # fmt: skip
+        if (_writable(current) and kind_name(current) == kind_name(value)
+                and current.dtype == np.float64 and current.shape == value.shape):  # fmt: skip
             current[...] = value
             return
         owner, attr, key = slot
-        fresh = np.array(value, dtype=np.float64)
+        fresh = _float64(value)
         if key is None:
             setattr(owner, attr, fresh)
         else:
             getattr(owner, attr)[key] = fresh
+
+
+def _copy(value: Any) -> Any:
+    """A copy of an array of any kind, on its device."""
+    return value.copy() if hasattr(value, "copy") and hasattr(value, "shape") else np.array(value)
+
+
+def _writable(array: Any) -> bool:
+    """A NumPy array that may be written, or a CuPy one (JAX arrays are immutable)."""
+    if isinstance(array, np.ndarray) and kind_name(array) == "numpy":
+        return bool(array.flags.writeable)
+    return kind_name(array) == "cupy"
 
 
 def _entries(value: Any, attr: str) -> list[tuple[Any, str]]:

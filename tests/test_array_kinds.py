@@ -253,3 +253,59 @@ def test_jax_code_that_returns_new_parameters_checks_as_written() -> None:
 
     report = check_gradients(loss, gradients_from_update(update, lr=0.1), params)
     assert report.passed and report.arrays == "jax"
+
+
+def test_cupy_layer_objects_that_update_themselves_check_as_written(cupy) -> None:
+    """Layer objects holding CuPy arrays, whose backward updates them in place on the device."""
+    from oracles import attributes, gradients_from_update
+
+    class Dense:
+        def __init__(self, n_in, n_out, rng, forget_bias_sum=False):
+            self.weights = cupy.asarray(rng.standard_normal((n_out, n_in)) * 0.5)
+            self.bias = cupy.asarray(rng.standard_normal((n_out, 1)) * 0.1)
+            self.forget = forget_bias_sum
+
+        def forward(self, inputs):
+            self.inputs = inputs
+            return self.weights @ inputs + self.bias
+
+        def backward(self, grad_out, lr):
+            grad_in = self.weights.T @ grad_out
+            self.weights -= lr * (grad_out @ self.inputs.T)
+            db = grad_out[:, :1] if self.forget else cupy.sum(grad_out, axis=1, keepdims=True)
+            self.bias -= lr * db
+            return grad_in
+
+    class Tanh:
+        def forward(self, inputs):
+            self.out = cupy.tanh(inputs)
+            return self.out
+
+        def backward(self, grad_out, lr):
+            return grad_out * (1 - self.out**2)
+
+    rng = np.random.default_rng(4)
+    X = cupy.asarray(rng.random((5, M)))
+    Y = cupy.asarray(np.eye(3)[rng.integers(0, 3, M)].T)
+    for forget in (False, True):
+        layers = [Dense(5, 4, rng, forget), Tanh(), Dense(4, 3, rng), Tanh()]
+        kept = layers[0].weights
+
+        def predict(layers=layers):
+            A = X
+            for layer in layers:
+                A = layer.forward(A)
+            return A
+
+        def train_step(layers=layers, predict=predict):
+            grad = 2 * (predict() - Y) / Y.size
+            for layer in reversed(layers):
+                grad = layer.backward(grad, 1.0)
+
+        attrs = attributes(layers, ["weights", "bias"])
+        loss = attrs(lambda predict=predict: cupy.mean((predict() - Y) ** 2))
+        grad = gradients_from_update(attrs.update(train_step), lr=1.0)
+        report = check_gradients(loss, grad, attrs.params)
+        assert report.arrays == "cupy"
+        assert report.failed == (("0.bias",) if forget else ()), report.summary()
+        assert layers[0].weights is kept and type(kept) is cupy.ndarray  # restored in place
