@@ -4,8 +4,11 @@
 differences of ``loss(params)``; ``diagnose`` names what is wrong and where;
 ``compare_gradients`` judges against an exact gradient; ``gradients_from_update`` and
 ``attributes`` take code that only updates, or keeps its parameters in objects;
-``check_primitive`` checks a softmax, one-hot, loss or activation (needs hypothesis). Nothing here
-knows the five documents: their audit is ``oracles.audit`` (``python -m oracles.audit``).
+``check_primitive`` checks a softmax, one-hot, loss or activation (needs hypothesis);
+``Case`` / ``audit_case`` / ``assert_case`` audit your own network as the documents are
+(``python -m oracles.audit MODULE:FUNCTION``). Parameters may be NumPy, CuPy or jax.numpy
+arrays (``oracles.kinds``). Nothing here knows the five documents: their audit is
+``oracles.audit`` (``python -m oracles.audit``).
 """
 
 from oracles.adapters import Attributes, attributes, gradients_from_update
