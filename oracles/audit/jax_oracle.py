@@ -13,15 +13,14 @@ Both are judged by ``oracles.compare_gradients``, at autodiff's own precision.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from oracles.exact import compare_gradients
+from oracles.reference import jax_modules
 from oracles.report import GradientReport
 from reference_nn import vectorized
 from reference_nn.network import Network
@@ -30,16 +29,10 @@ Formulation = Literal["own_forward", "independent"]
 FORMULATIONS: tuple[Formulation, ...] = ("own_forward", "independent")
 
 
-def _jax() -> tuple[ModuleType, ModuleType]:
-    jax = importlib.import_module("jax")
-    jax.config.update("jax_enable_x64", True)
-    return jax, importlib.import_module("jax.numpy")
-
-
 def independent_loss(net: Network) -> Any:
     """The mean cross-entropy of the network the spec describes, written in jax.nn:
     ``loss(params, X, y)`` with X (784, m) and y (m,); independent of our own code."""
-    jax, jnp = _jax()
+    jax, jnp = jax_modules()
     spec = net.spec
     activation = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}[spec.hidden_activation]
 
@@ -65,7 +58,7 @@ def jax_gradients(
 
     X has shape (784, m), examples as columns; y holds m integer labels.
     """
-    jax, jnp = _jax()
+    jax, jnp = jax_modules()
     net.check_params(dict(params))
     net.check_inputs(X)
     net.check_labels(X, y)
