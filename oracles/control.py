@@ -65,6 +65,7 @@ def check_with_control_variate(
     for name, value in x.items():
         h = STEP * max(1.0, float(np.max(np.abs(value), initial=0.0)))
         noise = 2 * LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + abs(r0) + 1.0) / h
+        atol = tol.atol * float(np.linalg.norm(trusted[name]))
         alongs, a, n, allowed = [], [], [], []
         for _ in range(directions):
             v = rng.standard_normal(value.shape)
@@ -79,11 +80,10 @@ def check_with_control_variate(
             along = Along(name, v)
             ai, ni = along.dot(analytic), along.dot(trusted) + (4 * s2 - s1) / 3
             error = abs(s2 - s1) / 3 + noise
-            scale = float(np.linalg.norm(trusted[name]))
             alongs.append(along)
             a.append(ai)
             n.append(ni)
-            allowed.append(tol.rtol * max(abs(ai), abs(ni)) + tol.atol * scale + error)
+            allowed.append(tol.rtol * max(abs(ai), abs(ni)) + atol + error)
         a_, n_, allowed_ = np.array(a), np.array(n), np.array(allowed)
         comparisons = Comparisons(
             index=np.arange(directions),
@@ -99,7 +99,6 @@ def check_with_control_variate(
             nearby=np.zeros(directions, bool),
             directions=tuple(alongs),
         )
-        atol = tol.atol * float(np.linalg.norm(trusted[name]))
         reports.append(ParameterReport(name, value.shape, "directional", tol.rtol, atol,
                                        comparisons))  # fmt: skip
     gradient = {k: np.asarray(v, dtype=np.float64) for k, v in analytic.items()}
