@@ -21,21 +21,10 @@ import numpy as np
 
 from oracles import check_gradients
 from oracles.optional import missing
-from tests.array_networks import network
+from tests.array_networks import network, problem
 
 SIZES = (784, 500, 150, 10)
 EXAMPLES = 64
-
-
-def _problem() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    params = {}
-    for k in (1, 2, 3):
-        params[f"W{k}"] = rng.standard_normal((SIZES[k], SIZES[k - 1])) * np.sqrt(2 / SIZES[k - 1])
-        params[f"b{k}"] = rng.standard_normal((SIZES[k], 1)) * 0.1
-    X = rng.random((SIZES[0], EXAMPLES))
-    Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], EXAMPLES)].T
-    return params, X, Y
 
 
 def _modules() -> dict[str, Any]:
@@ -57,7 +46,7 @@ def _modules() -> dict[str, Any]:
 
 def run(repeats: int = 5) -> list[dict[str, Any]]:
     """One row per array module: median seconds per check, transfers, passed."""
-    params, X, Y = _problem()
+    params, X, Y = problem(SIZES, EXAMPLES)
     rows = []
     for name, xp in _modules().items():
         p = {k: xp.asarray(v) for k, v in params.items()}

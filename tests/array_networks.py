@@ -3,6 +3,8 @@ CuPy and jax.numpy parameters (tests/test_array_kinds.py, benchmarks/kinds.py) r
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def network(xp, X, Y, slip=None):
     """loss(params) -> (value, grads) of a ReLU perceptron with softmax cross-entropy, examples
@@ -28,3 +30,17 @@ def network(xp, X, Y, slip=None):
         return value, grads
 
     return loss_and_grads
+
+
+def problem(sizes, m, seed=0):
+    """(params, X, Y) in NumPy for ``network``: He-scaled weights W_k (n_k, n_{k-1}), biases
+    (n_k, 1), X (n_0, m) uniform in [0, 1), Y one-hot (n_L, m)."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for k in range(1, len(sizes)):
+        n_in, n_out = sizes[k - 1], sizes[k]
+        params[f"W{k}"] = rng.standard_normal((n_out, n_in)) * np.sqrt(2 / n_in)
+        params[f"b{k}"] = rng.standard_normal((n_out, 1)) * 0.1
+    X = rng.random((sizes[0], m))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], m)].T
+    return params, X, Y

@@ -16,22 +16,14 @@ import pytest
 
 from oracles import assert_gradients, check_gradients, diagnose
 from tests import cupy_standin
-from tests.array_networks import network
+from tests.array_networks import network, problem
 
 SIZES = (784, 500, 150, 10)  # document 000's network
 M = 4
 
 
-def host_problem(seed=0):
-    rng = np.random.default_rng(seed)
-    params = {}
-    for k in (1, 2, 3):
-        n_in, n_out = SIZES[k - 1], SIZES[k]
-        params[f"W{k}"] = rng.standard_normal((n_out, n_in)) * np.sqrt(2 / n_in)
-        params[f"b{k}"] = rng.standard_normal((n_out, 1)) * 0.1
-    X = rng.random((SIZES[0], M))
-    Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], M)].T
-    return params, X, Y
+def host_problem():
+    return problem(SIZES, M)
 
 
 @pytest.fixture(params=["standin", pytest.param("cuda", marks=pytest.mark.gpu)])
@@ -127,13 +119,7 @@ def test_parameters_of_mixed_kinds_are_refused_naming_them(cupy) -> None:
 def test_a_jax_numpy_network_checks_as_written_and_as_its_numpy_twin(slip) -> None:
     jax = pytest.importorskip("jax", reason="needs JAX")
     jnp = jax.numpy
-    rng = np.random.default_rng(1)
-    sizes = (6, 5, 4, 3)
-    params = {}
-    for k in (1, 2, 3):
-        params[f"W{k}"] = rng.standard_normal((sizes[k], sizes[k - 1]))
-        params[f"b{k}"] = rng.standard_normal((sizes[k], 1)) * 0.1
-    X, Y = rng.random((6, M)), np.eye(3)[rng.integers(0, 3, M)].T
+    params, X, Y = problem((6, 5, 4, 3), M, seed=1)
     as_jax = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}
     inner = network(jnp, jnp.asarray(X), jnp.asarray(Y), slip)
     seen = []
@@ -194,13 +180,7 @@ def test_a_cupy_case_gets_the_verdicts_of_its_numpy_twin(cupy, slip) -> None:
     from oracles.case_report import terminal
     from oracles.reference import mlp_reference
 
-    rng = np.random.default_rng(2)
-    sizes = (6, 5, 4, 3)
-    params = {}
-    for k in (1, 2, 3):
-        params[f"W{k}"] = rng.standard_normal((sizes[k], sizes[k - 1]))
-        params[f"b{k}"] = rng.standard_normal((sizes[k], 1)) * 0.1
-    X, Y = rng.random((6, M)), np.eye(3)[rng.integers(0, 3, M)].T
+    params, X, Y = problem((6, 5, 4, 3), M, seed=2)
     meant = mlp_reference(X, Y, activation="relu", loss="cross_entropy")
     device, Xd, Yd = _on_device(cupy, params, X, Y)
     twin = audit_case(Case(network(np, X, Y, slip), None, params, reference=meant, examples=M))

@@ -40,6 +40,15 @@ def _example():
     return two_layer_net
 
 
+def _net_case(**options):
+    """The example's two-layer net (``TwoLayerNet(6, 5, 3, **options)``) on the data its
+    ``cases()`` uses, as a Case named "net"."""
+    ex = _example()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
+    return ex.case_of(ex.TwoLayerNet(6, 5, 3, **options), X, y, "net")
+
+
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cases")
@@ -125,11 +134,8 @@ def test_a_baseline_names_the_parameter_a_refactor_broke(tmp_path) -> None:
 
 
 def test_without_a_reference_the_verdict_is_correct_or_wrong() -> None:
-    ex = _example()
-    rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
     for slip in (False, True):
-        case = ex.case_of(ex.TwoLayerNet(6, 5, 3, slip=slip), X, y, "net")
+        case = _net_case(slip=slip)
         plain = Case(case.loss, None, case.params, name="net")
         audit = audit_case(plain)
         assert {j.oracle for j in audit.judged} == {"finite_difference"}
@@ -158,10 +164,7 @@ def test_a_loss_that_is_not_the_network_meant_gives_inexact_and_names_the_factor
 
 
 def test_a_primitive_that_fails_makes_the_case_inexact() -> None:
-    ex = _example()
-    rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
-    case = ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net")
+    case = _net_case()
 
     def unshifted(Z):
         return np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
@@ -179,12 +182,9 @@ def test_a_primitive_that_fails_makes_the_case_inexact() -> None:
 
 
 def test_assert_case_raises_with_the_report() -> None:
-    ex = _example()
-    rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
-    assert_case(ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net"), fail_on="inexact")
+    assert_case(_net_case(), fail_on="inexact")
     with pytest.raises(AssertionError, match=r"W1, b1: wrong: the derivative of neither"):
-        assert_case(ex.case_of(ex.TwoLayerNet(6, 5, 3, slip=True), X, y, "net"))
+        assert_case(_net_case(slip=True))
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
@@ -355,10 +355,7 @@ def test_the_readme_example_is_the_module_and_says_what_it_finds() -> None:
 def test_a_float32_gradient_is_judged_at_float32_tolerances_by_every_oracle() -> None:
     from oracles import LowPrecisionGradientWarning
 
-    ex = _example()
-    rng = np.random.default_rng(1)
-    X, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
-    case = ex.case_of(ex.TwoLayerNet(6, 5, 3), X, y, "net")
+    case = _net_case()
 
     def in_float32(p):
         value, grads = case.loss(p)
