@@ -12,10 +12,16 @@ arrays (``oracles.kinds``). Nothing here knows the five documents: their audit i
 """
 
 from oracles.adapters import Attributes, attributes, gradients_from_update
-from oracles.check import LowPrecisionGradientWarning, assert_gradients, check_gradients, diagnose
+from oracles.check import (
+    GradientShapeWarning,
+    LowPrecisionGradientWarning,
+    assert_gradients,
+    check_gradients,
+    diagnose,
+)
 from oracles.diagnosis import Defect, Diagnosis
 from oracles.exact import compare_gradients
-from oracles.points import PointsReport, check_at_points
+from oracles.points import PointsReport, assert_at_points, check_at_points
 from oracles.report import Comparisons, GradientReport, ParameterReport
 from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES, Tolerance
 
@@ -47,10 +53,12 @@ __all__ = [
     "Defect",
     "Diagnosis",
     "GradientReport",
+    "GradientShapeWarning",
     "LowPrecisionGradientWarning",
     "ParameterReport",
     "PointsReport",
     "Tolerance",
+    "assert_at_points",
     "assert_case",
     "assert_gradients",
     "assert_primitive",

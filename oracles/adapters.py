@@ -67,8 +67,11 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
                 )
             if all(np.array_equal(new[k], x[k]) for k in x):
                 raise ValueError(
-                    "update changed no parameter: it must change the dict's arrays in place or "
-                    "return the new ones"
+                    "update changed no parameter at this point. Either the gradient is zero "
+                    "here (every ReLU off, a flat region, a degenerate point such as weights "
+                    "of zeros): check at another point (check_at_points draws several); or "
+                    "the update does not reach the parameters: it must change the dict's "
+                    "arrays in place or return the new ones"
                 )
         return {k: (x[k] - new[k]) / lr for k in x}
 
@@ -156,12 +159,14 @@ class Attributes:
                     array[...] = copy
 
     def _write(self, slot: tuple[object, str, Any], value: Any) -> None:
-        """In place where the array is float64 and of the value's kind (other references to
-        it see the point too), else as a new float64 array of the value's kind (a float32 one
-        would round the point; a JAX array cannot be written in place)."""
+        """In place where the array can be written and is of the value's kind, whatever its
+        float dtype: a layer or a list holding the same array reads the point too (a float32
+        array rounds it, and the check then measures the loss at float32's precision). Else
+        as a new float64 array of the value's kind (a JAX array cannot be written in place)."""
         current = self._get(slot)
         if (_writable(current) and kind_name(current) == kind_name(value)
-                and current.dtype == np.float64 and current.shape == value.shape):  # fmt: skip
+                and np.dtype(current.dtype).kind == "f"
+                and current.shape == value.shape):  # fmt: skip
             current[...] = value
             return
         owner, attr, key = slot

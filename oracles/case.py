@@ -122,6 +122,11 @@ class CaseAudit:
         """True when some verdict is ``threshold`` or worse."""
         return at_least(self.worst(), threshold)
 
+    def __bool__(self) -> bool:
+        """The verdict: true only when every parameter is ``correct`` and every primitive
+        holds its properties (``fails(threshold)`` for a laxer bar)."""
+        return self.worst() == "correct"
+
 
 def _why(own: bool, meant: bool | None, gap: float | None) -> str:
     if meant is None:

@@ -12,17 +12,25 @@ from typing import Any
 
 import numpy as np
 
+from oracles.degenerate import degenerate
 from oracles.diagnosis import Diagnosis, diagnosis_of
 from oracles.exact import compare_gradients
 from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at, split
 from oracles.kinds import Kind, on_host
+from oracles.kinks import Problem
 from oracles.measure import MODES, measure, problem_for
+from oracles.precision import LossIgnoresParameters, ignored
 from oracles.report import GradientReport
 from oracles.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
 
 
 class LowPrecisionGradientWarning(UserWarning):
     """The gradient under test came back in a dtype less precise than float64."""
+
+
+class GradientShapeWarning(UserWarning):
+    """A gradient has its parameter's entries in a shape the user's own update would
+    broadcast into another shape (``b = b - lr * db`` with db (D,) for b (D, 1)) or refuse."""
 
 
 def check_gradients(
@@ -38,6 +46,7 @@ def check_gradients(
     seed: int | np.random.Generator = 0,
     rtol: float | None = None,
     atol: float | None = None,
+    nondet_tol: float = 0.0,
 ) -> GradientReport:
     """Compare ``grad(params)`` with finite differences of ``loss``, parameter by parameter.
 
@@ -51,6 +60,13 @@ def check_gradients(
     ``richardson`` or ``complex_step`` (a loss written with complex-safe operations).
     ``rtol``/``atol`` default to ``TOLERANCES`` for the dtype the gradient came back in; one
     less precise than float64 raises a LowPrecisionGradientWarning.
+
+    The loss is measured first (``oracles.precision``): one computed with less precision than
+    float64 (float32 inside) is judged with steps and rtol for the noise measured along each
+    parameter, and the report says so. A loss that returns another value at the same point
+    raises LossNotRepeatable, unless within ``nondet_tol`` (then judged at that noise); one that
+    ignores parameters whose gradient is not zero raises LossIgnoresParameters.
+    ``bool(report)`` is the verdict.
     """
     if params is None:
         raise TypeError("check_gradients needs params, the dict of parameter arrays")
@@ -59,7 +75,7 @@ def check_gradients(
     loss, grad, params, kind = on_host(loss, grad, params)
     return _check(loss, grad, params, kind, mode=mode, method=method, samples=samples,
                   directions=directions, max_coordinates=max_coordinates, seed=seed, rtol=rtol,
-                  atol=atol)  # fmt: skip
+                  atol=atol, nondet_tol=nondet_tol)  # fmt: skip
 
 
 def _check(
@@ -76,12 +92,15 @@ def _check(
     seed: int | np.random.Generator = 0,
     rtol: float | None = None,
     atol: float | None = None,
+    nondet_tol: float = 0.0,
 ) -> GradientReport:
     """``check_gradients`` of host-side ``loss``/``grad`` (``oracles.kinds.on_host``)."""
     if mode not in (*MODES, "auto"):
         raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
     x = float64_copies(params)
-    analytic, dtype, readings = gradient_at(grad, x)
+    analytic, dtype, readings, shape_bugs = gradient_at(grad, x)
+    for bug in shape_bugs:
+        warnings.warn(f"shape bug: {bug}", GradientShapeWarning, stacklevel=3)
     if dtype != np.float64:
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
@@ -93,10 +112,34 @@ def _check(
     if mode == "auto":
         mode = "all" if sum(v.size for v in x.values()) <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
-    problem = problem_for(loss, grad, x, analytic, method, tol, rng.spawn(1)[0])
+    problem = problem_for(loss, grad, x, analytic, method, tol, rng.spawn(1)[0],
+                          nondet_tol=nondet_tol, given_rtol=rtol is not None)  # fmt: skip
     parameters = measure(problem, mode, samples=samples, directions=directions, rng=rng)
+    _reads_its_parameters(problem, [p.name for p in parameters if p.mismatched], rng)
     return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
-                          readings, kind.name, kind.reads)  # fmt: skip
+                          readings, kind.name, kind.reads, problem.precision,
+                          shape_bugs, degenerate(x))  # fmt: skip
+
+
+def _reads_its_parameters(problem: Problem, failed: list[str], rng: np.random.Generator) -> None:
+    """Raise LossIgnoresParameters, before any verdict, when changing a failed parameter whose
+    gradient is not zero leaves the loss exactly as it was."""
+    suspects = [n for n in failed if n in problem.x
+                and float(np.max(np.abs(problem.analytic[n]))) > problem.tol.atol]  # fmt: skip
+    if not suspects:
+        return
+    found = ignored(problem.loss, problem.x, problem.f0, suspects, rng.spawn(1)[0])
+    if found:
+        one = len(found) == 1
+        raise LossIgnoresParameters(
+            f"your loss does not read {', '.join(found)}: changing {'it' if one else 'them'} "
+            "(by a thousandth, then by a random draw at its scale) leaves the loss at exactly "
+            f"{problem.f0!r}, while grad gives {'it a gradient' if one else 'them gradients'} "
+            "that are not zero. Does the code read copies of the arrays handed in, or arrays "
+            "replaced while it keeps references to the old ones (a layer holding its own W)? "
+            "Or is every unit those parameters feed switched off here (a dead layer)? Then "
+            "check at another point."
+        )
 
 
 def assert_gradients(
@@ -152,7 +195,7 @@ def diagnose(
     seed = check_options.get("seed", 0)
     if reference is not None:
         x = float64_copies(params)
-        g, dtype, _ = gradient_at(grad, x)
+        g, dtype, _, _ = gradient_at(grad, x)
         trusted = reference({k: v.copy() for k, v in x.items()})
         t = {k: np.asarray(trusted[k], dtype=np.float64).reshape(x[k].shape) for k in x}
         tol = autodiff_tolerance_for(dtype)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.degenerate import degenerate, degenerate_words
 from oracles.inputs import Grad, Loss, Params, float64_copies
 from oracles.measure import measure, problem_for
 from oracles.report import GradientReport, ParameterReport
@@ -39,12 +40,14 @@ KINDS: dict[str, str] = {
     "propagation": "wrong in one layer and every layer below it, right above it",
     "output_error": "wrong in every layer: the output layer's error dZ_L is wrong",
     "unexplained": "wrong, and no known kind explains it",
+    "degenerate": "named at no defect: the point is degenerate (a weight matrix of one value)",
     # Found by oracles.audit's diagnose_network, for a network whose architecture is known:
     "slip": "a named slip of the derivation, at a layer, matched to rounding",
     "forward": "right for the code's own forward pass, which is not the network described",
     "numerical_guard": "the described network's gradient; the code's own loss has a guard",
 }
 NETWORK_KINDS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
+POINT_KINDS = ("degenerate",)  # said of the point checked, not of the code
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")
@@ -208,11 +211,13 @@ def diagnosis_of(
     undecided: list[str] = []
     measured = report.parameters
     if report.mode == "directional":
-        first = report.parameters[0]
+        # The check's own tolerance: the least rtol (a parameter's is raised only where the
+        # loss's precision calls for it, and the precision measured raises it again).
+        first = min(report.parameters, key=lambda p: p.rtol)
         tol = Tolerance(first.rtol, first.atol)
         rng = np.random.default_rng(seed)
         problem = problem_for(loss, grad, x, dict(report.gradient), "central", tol,
-                              rng.spawn(1)[0])  # fmt: skip
+                              rng.spawn(1)[0], precision=report.precision)  # fmt: skip
         measured = measure(problem, "sample", samples=SAMPLE, rng=rng)
         trusted = trusted or (
             f"finite differences ({report.mode} for the verdict, {SAMPLE} coordinates "
@@ -237,6 +242,9 @@ def diagnosis_of(
         )
     if not any(e.failed for e in evidence.values()):
         return Diagnosis(True, (), trusted, tuple(undecided))
+    if degenerate(x):
+        return Diagnosis(False, (Defect("degenerate", tuple(sorted(failed)),
+                                        degenerate_words(degenerate(x))),), trusted)  # fmt: skip
     order = list(layers) if layers is not None else _layers_from_names(list(x))
     if order is None:
         undecided.append("propagation, output_error (no layer order: name the parameters "

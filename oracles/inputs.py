@@ -4,7 +4,7 @@ float64 copies or refused with an error that names both sides."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,11 +45,22 @@ def split(both: Callable[[dict[str, Any]], Any]) -> tuple[Loss, Grad]:
     return (lambda p: pair(p)[0]), (lambda p: pair(p)[1])
 
 
-def gradient_at(grad: Grad, x: Point) -> tuple[Point, np.dtype[Any], tuple[str, ...]]:
+class Gradient(NamedTuple):
+    """The gradient under test at a point, read as its update applies it."""
+
+    values: Point  # float64, each of its parameter's shape
+    dtype: np.dtype[Any]  # the least precise dtype it came in
+    readings: tuple[str, ...]  # how it was read, where not as given
+    shape_bugs: tuple[str, ...]  # shapes that the user's own update would get wrong
+
+
+def gradient_at(grad: Grad, x: Point) -> Gradient:
     """``grad`` called on copies of ``x``, read as its update would apply it, in float64: the
     gradients, the least precise dtype they came in, and how they were read where that was not
     as given (a name ``dW1`` for ``W1``, entries that are not parameters, a shape the update
-    ``p -= lr * g`` broadcasts or one with the parameter's entries once size-1 axes go)."""
+    ``p -= lr * g`` broadcasts or one with the parameter's entries once size-1 axes go). A
+    shape with the parameter's entries that the update would broadcast into another shape, or
+    could not apply, is read by its entries and listed as a shape bug."""
     given = grad({k: v.copy() for k, v in x.items()})
     if not isinstance(given, Mapping):
         raise TypeError(f"grad must return a dict of arrays, got {type(given).__name__}")
@@ -66,6 +77,7 @@ def gradient_at(grad: Grad, x: Point) -> tuple[Point, np.dtype[Any], tuple[str, 
     if ignored:
         notes.append(f"ignored, not parameters: {', '.join(ignored)}")
     dtypes = []
+    bugs = []
     out: Point = {}
     for name, value in x.items():
         key = keys[name]
@@ -75,11 +87,13 @@ def gradient_at(grad: Grad, x: Point) -> tuple[Point, np.dtype[Any], tuple[str, 
         if not np.all(np.isfinite(g)):
             raise ValueError(f"grad[{key!r}] contains NaN or an infinite value")
         if g.shape != value.shape:
-            g, how = _as_applied(g, value.shape, key, name)
+            g, how, bug = _as_applied(g, value.shape, key, name)
             notes.append(how)
+            bugs += [bug] if bug else []
         dtypes.append(g.dtype)
         out[name] = g.astype(np.float64)
-    return out, np.dtype(min(dtypes, key=lambda d: np.finfo(d).bits)), tuple(notes)
+    least = np.dtype(min(dtypes, key=lambda d: np.finfo(d).bits))
+    return Gradient(out, least, tuple(notes), tuple(bugs))
 
 
 def _key(given: Mapping[str, Any], name: str) -> str | None:
@@ -90,21 +104,32 @@ def _key(given: Mapping[str, Any], name: str) -> str | None:
 
 def _as_applied(
     g: NDArray[Any], shape: tuple[int, ...], key: str, name: str
-) -> tuple[NDArray[Any], str]:
-    """``g`` with the parameter's ``shape``, as the update would apply it, and how."""
+) -> tuple[NDArray[Any], str, str | None]:
+    """``g`` with the parameter's ``shape``, as the update would apply it, how, and the shape
+    bug it hides (None when the update applies it as read)."""
     try:
-        broadcasts = np.broadcast_shapes(g.shape, shape) == shape
+        applied: tuple[int, ...] | None = np.broadcast_shapes(g.shape, shape)
     except ValueError:
-        broadcasts = False
-    if broadcasts:
+        applied = None
+    if applied == shape:
         how = "one number for every entry" if g.size == 1 else f"broadcast from {g.shape}"
         return np.broadcast_to(g, shape), f"grad[{key!r}] of shape {g.shape} applied to {name} " \
-            f"{shape} as p -= lr * g applies it: {how}"  # fmt: skip
+            f"{shape} as p -= lr * g applies it: {how}", None  # fmt: skip
     if [n for n in g.shape if n != 1] == [n for n in shape if n != 1]:
-        return g.reshape(shape), (
+        if applied is None:
+            update = f"{name} -= lr * g raises"
+        else:
+            update = f"{name} = {name} - lr * g silently makes {name} {applied} and {name} -= "
+            update += "lr * g raises"
+        read = (
             f"grad[{key!r}] of shape {g.shape} read as {name}'s {shape}: the same entries once "
             "size-1 axes are dropped"
         )
+        bug = (
+            f"grad[{key!r}] has shape {g.shape}, {name} {shape}: {update}; judged by its "
+            f"entries, but return it with {name}'s shape {shape}"
+        )
+        return g.reshape(shape), read, bug
     raise ValueError(
         f"grad[{key!r}] has shape {g.shape}, params[{name!r}] {shape}: the update "
         "p -= lr * g cannot apply it (it neither broadcasts to the parameter's shape nor has "

@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 
 from oracles.differences import Estimates, estimates
 from oracles.inputs import Grad, Loss, Point, gradient_at
-from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, RELATIVE_STEPS, Tolerance, step_for
+from oracles.precision import LossPrecision
+from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, RELATIVE_STEPS, Tolerance
 
 RETRY_LEVELS = 3  # steps h/8, h/64, h/512 after h
 NEARBY_RADIUS = 32  # nearby points lie 32 central steps away (and 16, to extrapolate)
@@ -55,6 +56,9 @@ class Measured:
 class Direction(Protocol):
     """A unit vector over the parameters."""
 
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float: ...
 
     def slice(self, loss: Loss, point: Point) -> Callable[[float], float]: ...
@@ -79,10 +83,19 @@ def _within(a: float, limits: tuple[float, ...], tol: Tolerance, noise: float) -
 
 
 def judge_slice(
-    g: Callable[[float], float], f0: float, a: float, h: float, method: str, tol: Tolerance
+    g: Callable[[float], float],
+    f0: float,
+    a: float,
+    h: float,
+    method: str,
+    tol: Tolerance,
+    unit: float | None = None,
+    kink_units: float = 8.0,
 ) -> Measured:
-    """``a`` judged as the derivative at 0 of the slice ``g`` (g(0) = ``f0``), at x only."""
-    unit = noise_unit(f0)
+    """``a`` judged as the derivative at 0 of the slice ``g`` (g(0) = ``f0``), at x only.
+    ``unit``: the noise allowance of one evaluation of g (float64's rounding by default);
+    ``kink_units``: how many of it two estimates may differ by on a smooth slice."""
+    unit = noise_unit(f0) if unit is None else unit
 
     def close(value: float, step: float, weight: float) -> tuple[bool, float]:
         allowance = allowed(a, value, tol, weight * unit / step)
@@ -103,7 +116,7 @@ def judge_slice(
     def smooth(est: Estimates) -> bool:
         # A kink at t0 in (0, 2s) can make the one-sided differences agree (at t0 = 2s/3),
         # but then the central differences at s and 2s disagree, by (R - L)(2s - t0) / 4s.
-        noise = 8.0 * unit / est.step
+        noise = kink_units * unit / est.step
         return abs(est.forward - est.backward) <= allowed(
             est.forward, est.backward, tol, noise
         ) and abs(est.central - est.central2) <= allowed(est.central, est.central2, tol, noise)
@@ -148,14 +161,26 @@ class Problem:
     method: str
     tol: Tolerance
     rng: np.random.Generator
+    precision: LossPrecision
+    given_rtol: bool = False
     on_kink_seen: bool = False
     _nearby: list[tuple[Point, ...]] = field(default_factory=list)
+
+    def tolerance(self, names: tuple[str, ...]) -> Tolerance:
+        """The tolerance along ``names``: the check's, at the loss's measured precision."""
+        return self.precision.tolerance(names, self.tol, self.given_rtol)
+
+    def step(self, names: tuple[str, ...], scale: float) -> float:
+        """The difference step along ``names`` at a value of magnitude ``scale``."""
+        return self.precision.step(self.method, names, scale)
 
     def judge(self, direction: Direction, h: float) -> Measured:
         """The comparison along ``direction`` at x, moving off a kink when there is one."""
         a = direction.dot(self.analytic)
+        names = direction.names
         measured = judge_slice(direction.slice(self.loss, self.x), self.f0, a, h, self.method,
-                               self.tol)  # fmt: skip
+                               self.tolerance(names), self.precision.unit(names, self.f0),
+                               self.precision.kink_units(names))  # fmt: skip
         if not measured.on_kink:
             return measured
         self.on_kink_seen = True
@@ -168,7 +193,9 @@ class Problem:
         ReLU'(0) = 1 at them gives another value."""
         a = measured.analytic
         limits = measured.limits
-        noise = 4.0 * noise_unit(self.f0) / h
+        names = direction.names
+        tol = self.tolerance(names)
+        noise = 4.0 * self.precision.unit(names, self.f0) / h
         verified = False
         failure: Measured | None = None
         for pair in self._points(structured_only=not measured.on_kink):
@@ -182,7 +209,7 @@ class Problem:
                     break  # wrong near x too; only a value on a kink keeps its range of limits
                 continue
             verified = True
-            inside = _within(a, limits, self.tol, noise) if failure is None and limits else None
+            inside = _within(a, limits, tol, noise) if failure is None and limits else None
             if inside is not None and inside.passed:
                 return inside
         if failure is not None:
@@ -193,7 +220,7 @@ class Problem:
         if verified and limits:
             # Right nearby, yet outside every derivative measured at and around x: no choice
             # of the derivative at the kink gives this value.
-            return _within(a, limits, self.tol, noise)
+            return _within(a, limits, tol, noise)
         return measured if measured.passed else replace(measured, set_aside=True)
 
     def _judge_near(
@@ -202,11 +229,14 @@ class Problem:
         """At x + r u and x + r/2 u: the comparison there (None where also on a kink), and
         the limits of the derivative extrapolated to r = 0."""
         far, near, far_grad, near_grad = pair
+        names = direction.names
         found = []
         for point, gradient in ((far, far_grad), (near, near_grad)):
             f0 = float(self.loss(point))
             measured = judge_slice(direction.slice(self.loss, point), f0,
-                                   direction.dot(gradient), h, "central", self.tol)  # fmt: skip
+                                   direction.dot(gradient), h, "central", self.tolerance(names),
+                                   self.precision.unit(names, f0),
+                                   self.precision.kink_units(names))  # fmt: skip
             if measured.set_aside or (measured.kink and not measured.passed):
                 return None, ()
             found.append(measured)
@@ -226,7 +256,7 @@ class Problem:
                 return
             if k == len(self._nearby):
                 scale = max(float(np.max(np.abs(v))) for v in self.x.values())
-                r = NEARBY_RADIUS * step_for("central", scale)
+                r = NEARBY_RADIUS * self.precision.step("central", tuple(self.x), scale)
                 far = {n: self.x[n] + r * u[n] for n in self.x}
                 near = {n: self.x[n] + r / 2 * u[n] for n in self.x}
                 self._nearby.append((far, near, gradient_at(self.grad, far)[0],

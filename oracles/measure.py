@@ -9,14 +9,16 @@ allowance, an error near the resolution that more directions give more chances t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.degenerate import degenerate
 from oracles.inputs import Grad, Loss, Point
 from oracles.kinks import Measured, Problem, allowed
+from oracles.precision import LossPrecision, measure_precision
 from oracles.report import ALL_PARAMETERS, ParameterReport, comparisons
 from oracles.tolerances import Tolerance, step_for
 
@@ -32,6 +34,10 @@ class Coordinate:
 
     name: str
     index: int
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
 
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         return float(gradient[self.name].reshape(-1)[self.index])
@@ -60,6 +66,10 @@ class Dense:
     """A direction over one or more whole parameters."""
 
     v: dict[str, NDArray[np.float64]]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.v)
 
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         return float(sum(np.vdot(gradient[name], d) for name, d in self.v.items()))
@@ -98,6 +108,12 @@ def measure(
             for k, m in enumerate(measured):
                 if not m.passed and not m.on_kink and problem.method != "complex_step":
                     measured[k] = problem.off_the_point(taken[k], steps[k], m)
+    if degenerate(x):
+        # A whole layer on its kinks: a value on a kink cannot be judged from nearby points.
+        for measured, *_ in found.values():
+            for k, m in enumerate(measured):
+                if not m.passed and (m.kink or m.nearby):
+                    measured[k] = replace(m, set_aside=True)
     total = sum(v.size for v in x.values())
     reports = []
     for name, (measured, index, taken, _) in found.items():
@@ -105,24 +121,31 @@ def measure(
             raise ValueError(f"{name}: nothing was checked")
         along = [d.dot(problem.analytic) for d in taken]
         kept = tuple(taken) if mode == "directional" else ()
+        tol = problem.tolerance(tuple(x) if name == ALL_PARAMETERS else (name,))
         reports.append(ParameterReport(
-            name, x[name].shape if name in x else (total,), mode, problem.tol.rtol,
-            problem.tol.atol, comparisons(measured, index, along, kept),
+            name, x[name].shape if name in x else (total,), mode, tol.rtol, tol.atol,
+            comparisons(measured, index, along, kept),
         ))  # fmt: skip
     return tuple(reports)
 
 
 def problem_for(
     loss: Loss, grad: Grad, x: Point, analytic: Point, method: str, tol: Tolerance,
-    rng: np.random.Generator,
+    rng: np.random.Generator, *, precision: LossPrecision | None = None,
+    nondet_tol: float = 0.0, given_rtol: bool = False,
 ) -> Problem:  # fmt: skip
-    """The shared state of a check at ``x``, where the loss must be finite."""
+    """The shared state of a check at ``x``, where the loss must be finite: the loss's
+    precision there is measured (``oracles.precision``) unless given."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if not nondet_tol >= 0:
+        raise ValueError(f"nondet_tol must be a non-negative number, got {nondet_tol}")
     f0 = float(loss(x))
     if not np.isfinite(f0):
         raise ValueError(f"loss(params) is {f0}; finite differences need a finite loss")
-    return Problem(loss, grad, x, analytic, f0, method, tol, rng)
+    if precision is None:
+        precision = measure_precision(loss, x, f0, rng.spawn(1)[0], nondet_tol)
+    return Problem(loss, grad, x, analytic, f0, method, tol, rng, precision, given_rtol)
 
 
 def _compare(problem: Problem, direction: Coordinate | Dense, h: float) -> Measured:
@@ -135,7 +158,7 @@ def _compare(problem: Problem, direction: Coordinate | Dense, h: float) -> Measu
         shifted[name] = shifted[name] + 1j * step * d
     a = direction.dot(problem.analytic)
     n = float(np.imag(problem.loss(shifted))) / step
-    allowance = allowed(a, n, problem.tol, 0.0)
+    allowance = allowed(a, n, problem.tolerance(direction.names), 0.0)
     return Measured(a, n, allowance, abs(a - n) <= allowance)
 
 
@@ -151,7 +174,7 @@ def _coordinates(
     measured, taken, steps = [], [], []
     for i in indices:
         coordinate = Coordinate(name, int(i))
-        h = step_for(problem.method, float(flat[i]))
+        h = problem.step((name,), float(flat[i]))
         measured.append(_compare(problem, coordinate, h))
         taken.append(coordinate)
         steps.append(h)
@@ -179,7 +202,7 @@ def _directional(
             name: np.where(rng.random(x[name].shape) < 0.5, -1.0, 1.0) / np.sqrt(size)
             for name in names
         })  # fmt: skip
-        measured.append(_compare(problem, direction, step_for(problem.method, scale)))
+        measured.append(_compare(problem, direction, problem.step(names, scale)))
         taken.append(direction)
-    h = step_for(problem.method, scale)
+    h = problem.step(names, scale)
     return measured, list(range(len(measured))), taken, [h] * len(measured)

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.check import check_gradients
+from oracles.check import _check
+from oracles.diagnosis import diagnosis_of
 from oracles.inputs import Grad, Loss, Params, float64_copies, split
+from oracles.kinds import Kind, on_host
 from oracles.report import GradientReport
 
 
@@ -27,13 +29,18 @@ class PointsReport:
         """Every point checked passed."""
         return self.failing_point is None
 
+    def __bool__(self) -> bool:
+        """The verdict: false when some point failed."""
+        return self.passed
+
     def summary(self) -> str:
         """How many points passed, and the first failure's scale, index and report."""
         if self.passed:
             return f"gradients agree at all {len(self.reports)} points"
         scale, index, report = self.reports[-1]
+        where = " (a degenerate point: see below)" if report.degenerate else ""
         return (
-            f"gradients disagree at point {index} of scale {scale:g} (after "
+            f"gradients disagree at point {index} of scale {scale:g}{where} (after "
             f"{len(self.reports) - 1} points that agree; the point is in failing_point)\n"
             + report.summary()
         )
@@ -68,14 +75,59 @@ def check_at_points(
     **options: Any,
 ) -> PointsReport:
     """``check_gradients`` (with ``options``) at ``count`` points per scale (see ``points``),
-    reproducibly from ``seed``, stopping at the first point that fails."""
+    reproducibly from ``seed``, stopping at the first point that fails. The report is falsy
+    when a point fails."""
     if params is None:
         raise TypeError("check_at_points needs params, the dict of parameter arrays")
     if grad is None:
         loss, grad = split(loss)
+    loss, grad, params, kind = on_host(loss, grad, params)
+    return _at_points(loss, grad, params, kind, count, scales, seed, options)
+
+
+def assert_at_points(
+    loss: Loss,
+    grad: Grad | None = None,
+    params: Params | None = None,
+    *,
+    layers: Sequence[tuple[str, ...]] | None = None,
+    examples: int | None = None,
+    count: int = 4,
+    scales: Sequence[float] = (0.1, 1.0, 10.0),
+    seed: int = 0,
+    **options: Any,
+) -> PointsReport:
+    """``check_at_points``, raising AssertionError with the failing point's report and its
+    diagnosis (``layers`` and ``examples`` as for ``diagnose``) when a point fails."""
+    __tracebackhide__ = True
+    if params is None:
+        raise TypeError("assert_at_points needs params, the dict of parameter arrays")
+    if grad is None:
+        loss, grad = split(loss)
+    loss, grad, params, kind = on_host(loss, grad, params)
+    found = _at_points(loss, grad, params, kind, count, scales, seed, options)
+    if found.failing_point is not None:
+        report = found.reports[-1][2]
+        diagnosis = diagnosis_of(report, loss, grad, found.failing_point, layers=layers,
+                                 examples=examples, seed=options.get("seed", 0))  # fmt: skip
+        raise AssertionError(f"{found.summary()}\n{diagnosis}")
+    return found
+
+
+def _at_points(
+    loss: Loss,
+    grad: Grad,
+    params: Params,
+    kind: Kind,
+    count: int,
+    scales: Sequence[float],
+    seed: int,
+    options: dict[str, Any],
+) -> PointsReport:
+    """The checks of ``check_at_points`` on host-side functions (``oracles.kinds.on_host``)."""
     done: list[tuple[float, int, GradientReport]] = []
     for scale, index, point in points(params, count=count, scales=scales, seed=seed):
-        report = check_gradients(loss, grad, point, **options)
+        report = _check(loss, grad, point, kind, **options)
         done.append((scale, index, report))
         if not report.passed:
             return PointsReport(tuple(done), point)

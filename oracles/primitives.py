@@ -63,6 +63,10 @@ class PrimitiveReport:
         """Every property holds on every input tried."""
         return not self.failures
 
+    def __bool__(self) -> bool:
+        """The verdict: false when a property fails."""
+        return self.passed
+
     def summary(self) -> str:
         """One line per property checked, then each failure with its input."""
         failed = {f.property for f in self.failures}

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.degenerate import degenerate_words
+
 ALL_PARAMETERS = "(all)"  # the directions over every parameter at once
 TINY = float(np.finfo(np.float64).tiny)
 
@@ -104,6 +106,10 @@ class ParameterReport:
     def passed(self) -> bool:
         """At least one comparison judged, and none judged outside tolerance."""
         return self.judged > 0 and self.mismatched == 0
+
+    def __bool__(self) -> bool:
+        """The verdict: ``assert report`` fails on a wrong or unjudged gradient."""
+        return self.passed
 
     def _errors(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         c = self.comparisons
@@ -222,11 +228,19 @@ class GradientReport:
     readings: tuple[str, ...] = ()  # how the gradient was read, where not as given
     arrays: str = "numpy"  # the parameters' kind: numpy, cupy or jax (oracles.kinds)
     transfers: int = 0  # arrays and numbers read back from the device for the check
+    precision: Any = None  # the loss's measured precision (oracles.precision.LossPrecision)
+    shape_bugs: tuple[str, ...] = ()  # gradient shapes the user's own update gets wrong
+    degenerate: tuple[str, ...] = ()  # what makes the point degenerate (oracles.degenerate)
 
     @property
     def passed(self) -> bool:
         """True when every parameter's gradient was judged and agrees within tolerance."""
         return all(p.passed for p in self.parameters)
+
+    def __bool__(self) -> bool:
+        """The verdict: ``assert check_gradients(...)`` fails on a wrong gradient, as
+        ``assert gradcheck(...)`` does."""
+        return self.passed
 
     @property
     def detects(self) -> str:
@@ -249,6 +263,13 @@ class GradientReport:
                 return report
         raise KeyError(name)
 
+    def precision_sentences(self) -> list[str]:
+        """What the report says of a loss computed with less precision than float64."""
+        if self.precision is None:
+            return []
+        rtols = {p.name: p.rtol for p in self.parameters}
+        return list(self.precision.sentences(self.method, rtols))
+
     def summary(self) -> str:
         """A table, one row per parameter, then each mismatch and the verdict."""
         w = max(6, *(len(p.name) for p in self.parameters))
@@ -269,14 +290,19 @@ class GradientReport:
                 f"{p.worst_index}{where}: {p.analytic:.10g} vs {p.numerical:.10g}  {verdict}"
             )
         lines += [f"read: {note}" for note in self.readings]
+        lines += [f"shape bug: {bug}" for bug in self.shape_bugs]
+        lines += self.precision_sentences()
+        if self.degenerate:
+            lines.append(degenerate_words(self.degenerate))
         if self.arrays != "numpy":
             lines.append(f"{self.arrays} arrays: the loss and grad got float64 copies on their "
                          f"device; {self.transfers} arrays or values read back")  # fmt: skip
         set_aside = sum(p.set_aside for p in self.parameters)
         if set_aside:
             lines.append(
-                f"{set_aside} set aside: not judged (a kink where no measurement decides, or "
-                "a reference value that is not finite); they count neither for nor against"
+                f"{set_aside} set aside: not judged (a kink where no measurement decides, a "
+                "kink at a degenerate point, or a reference value that is not finite); they "
+                "count neither for nor against"
             )
         wrong = [p for p in self.parameters if p.mismatched]
         lines += [p.mismatch() for p in wrong]

@@ -79,10 +79,13 @@ def autodiff_tolerance_for(dtype: DTypeLike) -> Tolerance:
     return AUTODIFF_TOLERANCES[key]
 
 
-def step_for(method: str, scale: float) -> float:
-    """The finite-difference step for ``method`` at a value of magnitude ``scale``."""
+def step_for(method: str, scale: float, rho: float = EPS64) -> float:
+    """The finite-difference step for ``method`` at a value of magnitude ``scale``, for a loss
+    whose relative rounding noise is ``rho`` (float64's eps by default; ``oracles.precision``
+    measures it)."""
     if method not in RELATIVE_STEPS:
         raise ValueError(f"unknown method {method!r}; expected one of {list(RELATIVE_STEPS)}")
     if method == "complex_step":
         return RELATIVE_STEPS[method]
-    return RELATIVE_STEPS[method] * max(abs(scale), 1.0)
+    power = 1 / 3 if method == "central" else 1 / 5
+    return RELATIVE_STEPS[method] * float((rho / EPS64) ** power) * max(abs(scale), 1.0)

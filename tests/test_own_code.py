@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from oracles import (
+    GradientShapeWarning,
     assert_gradients,
     attributes,
     check_gradients,
@@ -79,11 +80,15 @@ def test_a_scalar_bias_gradient_is_judged_as_the_update_applies_it() -> None:
 
 
 def test_a_bias_gradient_as_a_row_for_a_vector_is_read_and_said() -> None:
+    """Judged by its entries, and said to be a shape bug: the user's own b1 - lr * db1 would
+    make b1 (1, 4), and b1 -= lr * db1 raises."""
     net = TwoLayerNet("bias_as_row")
     attrs = attributes(net, ["params"])
-    report = check_gradients(attrs(lambda: net.loss(X_ROWS, Y_LABELS)), None, attrs.params)
+    with pytest.warns(GradientShapeWarning, match=r"b1 = b1 - lr \* g silently makes b1 \(1, 4\)"):
+        report = check_gradients(attrs(lambda: net.loss(X_ROWS, Y_LABELS)), None, attrs.params)
     assert report.passed, report.summary()
     assert "grad['b1'] of shape (1, 4) read as b1's (4,)" in report.summary()
+    assert "shape bug: grad['b1'] has shape (1, 4), b1 (4,)" in report.summary()
 
 
 # -- functions with caches, returning dW1, db1 and dA1 ------------------------------------------
@@ -519,15 +524,23 @@ class Float32Net:
         return {"W": dZ @ X_COLS.T, "b": dZ.sum(axis=1, keepdims=True)}
 
 
-def test_float32_parameters_are_checked_at_float64_points_and_restored() -> None:
-    """Writing a float64 point into a float32 array would round it: the array is replaced for
-    the call, so the code computes in float64, and the original is put back untouched."""
+def test_float32_parameters_are_written_in_place_judged_at_their_precision_and_restored() -> None:
+    """The point is written into the float32 arrays themselves, so that whatever else holds
+    them reads it too; the loss is then float32's, judged at that precision (and said so),
+    and the original values are put back untouched."""
     net = Float32Net()
     W, before = net.W, net.W.copy()
     attrs = attributes(net, ["W", "b"])
     report = check_gradients(attrs(net.loss), attrs(net.grads), attrs.params)
-    assert report.passed and report.gradient_dtype == "float64", report.summary()
+    assert report.passed, report.summary()
+    assert "about float32 precision along W, b" in report.summary()
     assert net.W is W and net.W.dtype == np.float32 and np.array_equal(net.W, before)
+
+    def slipped():
+        return {**net.grads(), "W": 1.05 * net.grads()["W"]}
+
+    wrong = check_gradients(attrs(net.loss), attrs(slipped), attrs.params)
+    assert not wrong and wrong.failed == ("W",), wrong.summary()
 
 
 def test_objects_are_restored_when_the_users_code_raises() -> None:
