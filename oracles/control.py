@@ -49,13 +49,16 @@ def check_with_control_variate(
     directions: int = DIRECTIONS,
     tolerance: Tolerance | None = None,
     seed: int = 0,
+    noise: Mapping[str, float] | None = None,
 ) -> GradientReport:
     """Judge ``analytic`` (the gradient under test at ``params``) as the derivative of ``loss``
     along ``directions`` random unit directions per parameter: against r.v + dD/dv, where
     ``trusted`` = r is the exact gradient of ``reference`` at ``params`` and D = loss -
     reference. Allowance: ``tolerance`` (autodiff's float64 one by default; ``atol`` relative
     to the norm of r over the parameter) plus the measured error of dD/dv (the two Richardson
-    steps' disagreement and the losses' rounding over the step)."""
+    steps' disagreement and the losses' rounding over the step). ``noise``: the noise
+    allowance of one evaluation of ``loss`` along each parameter, where it exceeds float64's
+    rounding (``oracles.precision``, for a loss computed in float32 inside)."""
     tol = AUTODIFF_TOLERANCES[np.dtype(np.float64)] if tolerance is None else tolerance
     rng = np.random.default_rng(seed)
     x = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
@@ -64,7 +67,8 @@ def check_with_control_variate(
     reports = []
     for name, value in x.items():
         h = STEP * max(1.0, float(np.max(np.abs(value), initial=0.0)))
-        noise = 2 * LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + abs(r0) + 1.0) / h
+        rounding = LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + abs(r0) + 1.0)
+        noise_h = 2 * (rounding + (noise or {}).get(name, 0.0)) / h
         atol = tol.atol * float(np.linalg.norm(trusted[name]))
         alongs, a, n, allowed = [], [], [], []
         for _ in range(directions):
@@ -79,7 +83,7 @@ def check_with_control_variate(
             s2 = (gap(h / 2) - gap(-h / 2)) / h
             along = Along(name, v)
             ai, ni = along.dot(analytic), along.dot(trusted) + (4 * s2 - s1) / 3
-            error = abs(s2 - s1) / 3 + noise
+            error = abs(s2 - s1) / 3 + noise_h
             alongs.append(along)
             a.append(ai)
             n.append(ni)

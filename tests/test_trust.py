@@ -91,6 +91,22 @@ def test_a_wrong_gradient_of_a_float32_loss_is_named_wrong(mode) -> None:
     assert report["W1"].mismatched > 0 and report["W1"].set_aside == 0
 
 
+@pytest.mark.jax
+def test_a_case_with_a_float32_hidden_state_is_correct_and_its_slip_wrong() -> None:
+    """Against the network meant (float64 throughout), the notebook's gradient differs by its
+    float32 rounding: every oracle judges it at float32's precision, never a false wrong."""
+    from oracles import Case, audit_case
+    from oracles.reference import mlp_reference
+
+    meant = mlp_reference(X, Y_LABELS, activation="tanh", output="softmax", examples="columns")
+    right = audit_case(Case(notebook_loss, notebook_grads, _notebook_params(), reference=meant))
+    assert right and {v.verdict for v in right.verdicts} == {"correct"}
+    slipped = audit_case(Case(notebook_loss, lambda p: notebook_grads(p, 1.05),
+                              _notebook_params(), reference=meant))  # fmt: skip
+    assert {v.parameter: v.verdict for v in slipped.verdicts} == {
+        "W1": "wrong", "b1": "correct", "W2": "correct", "b2": "correct"}  # fmt: skip
+
+
 # -- a recurrent net whose state is kept in float32, trained through time ----------------------
 
 T_STEPS, H, D_IN = 5, 4, 3
