@@ -245,6 +245,14 @@ def diagnosis_of(
     if degenerate(x):
         return Diagnosis(False, (Defect("degenerate", tuple(sorted(failed)),
                                         degenerate_words(degenerate(x))),), trusted)  # fmt: skip
+    flat = [e.name for e in evidence.values() if e.failed and e.g.size > 1
+            and not np.any(e.low) and not np.any(e.high)]  # fmt: skip
+    if flat:
+        return Diagnosis(False, (Defect("degenerate", tuple(flat), (
+            f"the loss does not change with {', '.join(flat)} at all at this point (every unit "
+            "they feed is off, say: a whole layer on one side of its kink), so their gradient "
+            "is zero here and any other value is wrong; no defect is named from such a point: "
+            "check at other points (check_at_points)")),), trusted)  # fmt: skip
     order = list(layers) if layers is not None else _layers_from_names(list(x))
     if order is None:
         undecided.append("propagation, output_error (no layer order: name the parameters "

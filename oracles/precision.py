@@ -245,7 +245,8 @@ def ignored(
         small = np.where(rng.random(x[name].shape) < 0.5, -1e-3, 1e-3) * scale
         if float(loss({**x, name: x[name] + small})) != f0:
             continue
-        spread = float(np.std(x[name])) or 1.0
+        # As large as the parameter itself: enough to switch on units a dead layer keeps off.
+        spread = max(float(np.std(x[name])), scale)
         drawn = x[name] + spread * rng.standard_normal(x[name].shape)
         if float(loss({**x, name: drawn})) == f0:
             out.append(name)

@@ -353,6 +353,19 @@ def test_the_diagnosis_names_no_defect_from_a_degenerate_point() -> None:
     assert "degenerate" not in {d.kind for d in named.defects}
 
 
+def test_no_defect_is_named_where_a_whole_layer_is_off() -> None:
+    """Every ReLU off: the loss does not move with W1 and b1 at all, so a missing mask's
+    gradient is wrong there, but what it says of the code is nothing."""
+    dead = {**_notebook_params(), "b1": np.full((4, 1), -100.0)}
+    with pytest.raises(LossIgnoresParameters, match=r"W1.*switched off here.*another point"):
+        diagnose(lambda p: _relu_net(p, masked=False), None, dead)
+    found = diagnose(lambda p: _relu_net(p, masked=False), None, dead,
+                     reference=lambda p: _relu_net(p)[1])  # fmt: skip
+    assert [d.kind for d in found.defects] == ["degenerate"]
+    assert found.defects[0].parameters == ("W1", "b1")
+    assert "does not change with W1, b1 at all" in str(found)
+
+
 def test_check_at_points_says_when_its_failing_point_is_degenerate() -> None:
     ones = _ones_below()
     found = check_at_points(lambda p: _relu_net(p, masked=False), None, ones, count=1,
