@@ -33,6 +33,11 @@ _CASES = ("Case", "CaseAudit", "assert_case", "audit_case", "audit_cases")
 
 def __getattr__(name: str) -> object:
     if name in _NEEDS_HYPOTHESIS:
+        from oracles.optional import missing
+
+        reason = missing("properties")
+        if reason:
+            raise ImportError(f"oracles.{name} checks properties with hypothesis: {reason}")
         from oracles import primitives
 
         return getattr(primitives, name)

@@ -63,7 +63,7 @@ class Case:
             raise TypeError(f"Case {self.name!r}: reference must be callable or None")
         if not self.primitives:
             return
-        reason = missing("hypothesis")
+        reason = missing("properties")
         if reason:
             raise ImportError(f"Case {self.name!r}: checking primitives needs {reason}")
         from oracles.primitives import KINDS

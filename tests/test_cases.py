@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -390,11 +391,15 @@ def test_a_reference_that_raises_or_cannot_be_differentiated_is_named() -> None:
         audit_case(Case(loss, None, params, reference=branching))
 
 
-def test_primitives_without_hypothesis_are_refused_naming_the_extra(monkeypatch) -> None:
-    import oracles.case
+@pytest.mark.parametrize("absent", ["hypothesis", "scipy"])
+def test_primitives_without_the_properties_extra_are_refused_naming_it(monkeypatch, absent):
+    import oracles
 
-    monkeypatch.setattr(oracles.case, "missing", lambda module: f"{module} does not import")
+    monkeypatch.setitem(sys.modules, absent, None)  # as if not installed: its import fails
     params = {"W": np.zeros(2)}
     assert Case(lambda p: 0.0, None, params).primitives is None  # no primitives: no hypothesis
-    with pytest.raises(ImportError, match="checking primitives needs hypothesis does not import"):
+    install = re.escape("pip install 'reference-nn[properties]'")
+    with pytest.raises(ImportError, match=f"primitives needs {absent} does not import.*{install}"):
         Case(lambda p: 0.0, None, params, primitives={"relu": np.abs})
+    with pytest.raises(ImportError, match=f"check_primitive checks properties.*{install}"):
+        oracles.check_primitive  # noqa: B018

@@ -90,7 +90,7 @@ def run_audit(
     jax_reason = missing("jax")
     if jax_reason:
         skipped["jax"] = jax_reason
-    properties_reason = missing("hypothesis")
+    properties_reason = missing("properties")
     if properties_reason:
         skipped["primitive properties"] = properties_reason
     audit = Audit(styles=styles, skipped=skipped)
@@ -260,7 +260,7 @@ def probe_primitives(
     memo = {} if memo is None else memo
     recipe = recipe_for(spec.derivation(variant))
     probes: list[Probe] = []
-    for kind in _kinds(spec) if missing("hypothesis") is None else ():
+    for kind in _kinds(spec) if missing("properties") is None else ():
         report = _check(recipe, kind, memo)
         failed = {f.property: f for f in report.failures}
         for words in report.checked:
