@@ -25,7 +25,7 @@ from oracles.kinds import on_host
 from oracles.optional import missing
 from oracles.report import ALL_PARAMETERS, GradientReport, ParameterReport
 from oracles.tolerances import autodiff_tolerance_for
-from oracles.verdict import at_least, verdict
+from oracles.verdict import VERDICTS, at_least, verdict
 
 Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping[str, Any]]]
 
@@ -116,7 +116,7 @@ class CaseAudit:
         found = [v.verdict for v in self.verdicts]
         if any(not p.passed for p in self.primitives):
             found.append("inexact")
-        return max(found, key=("correct", "inexact", "wrong").index, default="correct")
+        return max(found, key=VERDICTS.index, default="correct")
 
     def fails(self, threshold: str) -> bool:
         """True when some verdict is ``threshold`` or worse."""

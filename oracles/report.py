@@ -1,6 +1,6 @@
 """The record of a gradient check: every comparison of each parameter, and its readable form.
 
-A ``ParameterReport`` is made once, by the check (finite differences) or by ``compare_exact``
+A ``ParameterReport`` is made once, by the check (finite differences) or by ``compare_gradients``
 (an exact gradient), and read as it is by the summary, the diagnosis and the audit.
 """
 

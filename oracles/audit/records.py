@@ -40,12 +40,6 @@ class Row:
     def max_relative_error(self) -> float:
         return self.report.max_relative_error
 
-    @property
-    def key(self) -> tuple[str, str, str, str, str, str]:
-        """What identifies this row across runs (for --baseline)."""
-        return (self.network, self.variant, self.style, self.oracle, self.formulation,
-                self.parameter)  # fmt: skip
-
     def as_json(self) -> dict[str, Any]:
         """The row as the JSON's ``results`` list gives it."""
         where = {"network": self.network, "variant": self.variant, "style": self.style,
