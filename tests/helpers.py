@@ -37,6 +37,36 @@ def gradient_scale(grads: dict[str, np.ndarray]) -> float:
     return 1e-3 * max(float(np.linalg.norm(g)) for g in grads.values())
 
 
+# Two formulations of one computation (a product transposed, a sum over examples in a loop)
+# agree only up to rounding: which order a BLAS kernel sums in depends on the CPU (OpenBLAS's
+# Haswell kernel gives (A @ dZ.T).T and dZ @ A.T 1.4e-17 apart where SkylakeX gives the same
+# bits). So they are compared at a few units in the last place of each entry (rtol), or of the
+# array's largest entry (atol), since an entry made small by cancellation carries the rounding
+# of the large terms it was summed from. The mutation suite's rewrites and equivalents differ
+# by at most 3.2 such ulps (seeds 0-5, kernels Haswell, Prescott, SandyBridge, SkylakeX); a
+# ReLU'(0) taken otherwise on the kink moves its entries by some 1e15 of them.
+ROUNDING_ULPS = 8
+
+
+def rounding_tolerance(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """rtol and atol of ROUNDING_ULPS ulps of the entry, and of the largest entry of either."""
+    eps = float(np.finfo(np.result_type(a, b, np.float32)).eps)
+    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    return {"rtol": ROUNDING_ULPS * eps, "atol": ROUNDING_ULPS * eps * scale}
+
+
+def equal_up_to_rounding(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when ``a`` and ``b`` differ nowhere by more than rounding_tolerance."""
+    return a.shape == b.shape and bool(np.allclose(a, b, **rounding_tolerance(a, b)))
+
+
+def assert_equal_up_to_rounding(actual: np.ndarray, desired: np.ndarray, err_msg: str = "") -> None:
+    """np.testing.assert_allclose at rounding_tolerance: the count of mismatches, the worst."""
+    __tracebackhide__ = True
+    tolerance = rounding_tolerance(actual, desired)
+    np.testing.assert_allclose(actual, desired, err_msg=err_msg, **tolerance)
+
+
 @contextlib.contextmanager
 def document_warnings(name: str, variant: str) -> Iterator[None]:
     """Allow the one floating-point warning a document's own code raises, and no other:
