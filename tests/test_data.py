@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,16 +218,31 @@ def test_when_every_mirror_is_bad_the_error_names_each_and_nothing_is_cached(
     assert _left_in(cache) == []
 
 
-def test_a_missing_file_on_the_mirror_is_an_error_and_leaves_nothing(
-    tmp_path: Path, serve, monkeypatch: pytest.MonkeyPatch
+def _nothing_listens() -> str:
+    """A URL on 127.0.0.1 where nothing listens: the connection is refused, as offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("mirror", ["missing-file", "unreachable"])
+def test_without_a_mirror_the_error_names_it_and_local_files_once_and_leaves_nothing(
+    tmp_path: Path, serve, monkeypatch: pytest.MonkeyPatch, mirror: str
 ) -> None:
     monkeypatch.delenv("MNIST_DIR", raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    url = serve(empty)
+    url = serve(empty) if mirror == "missing-file" else _nothing_listens()
     cache = tmp_path / "cache"
-    with pytest.raises(DownloadError, match="404"):
-        load_mnist(cache_dir=cache, mirrors=[url], progress=False)
+    with pytest.raises(DownloadError, match="404" if mirror == "missing-file" else "refused") as e:
+        load_mnist(cache_dir=cache, mirrors=[url, url + "again/"], progress=False)
+    message = str(e.value)
+    first = MNIST_FILES["x_train"].name + ".gz"
+    # Each mirror once, for the first file only (the loader stops there); the way to local
+    # files once.
+    assert message.count(url + first) == 1 and message.count(url + "again/" + first) == 1
+    assert message.count(".gz: ") == 2
+    assert message.count("MNIST_DIR") == 1 and message.count("--mnist-dir") == 1
     assert _left_in(cache) == []
 
 
