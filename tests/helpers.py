@@ -3,22 +3,61 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from reference_nn.data import default_cache_dir, load_mnist
+from reference_nn.data import _holds_all, default_cache_dir, load_mnist
+from reference_nn.download import DownloadError
+
+# The one reason every test that needs MNIST gives when it cannot have it.
+MNIST_UNAVAILABLE = (
+    "MNIST is not available: set MNIST_DIR to a folder holding the four IDX files (CI uses "
+    "../shared/data/mnist), or let the loader download them once"
+)
+
+
+def mnist_required() -> bool:
+    """True where the tests that need MNIST must run, never skip: REQUIRE_MNIST=1, or CI=true
+    (as CI services set it) unless REQUIRE_MNIST=0."""
+    default = "1" if os.environ.get("CI", "").lower() == "true" else "0"
+    return os.environ.get("REQUIRE_MNIST", default) not in ("", "0")
+
+
+@functools.cache
+def mnist_unavailable_reason() -> str | None:
+    """Why the tests cannot read MNIST, None when they can; decided once per process (the root
+    conftest decides it once per session, for pytest-xdist's workers too).
+
+    $MNIST_DIR, when set, must hold the four files: the tests then read it and nothing else.
+    Otherwise the user cache must hold them, or be filled by one download attempt."""
+    folder = os.environ.get("MNIST_DIR")
+    if folder:
+        held = _holds_all(Path(folder))
+        return None if held else f"{MNIST_UNAVAILABLE} (MNIST_DIR={folder} does not hold them)"
+    if _holds_all(default_cache_dir()):
+        return None
+    try:
+        load_mnist(progress=False)
+    except (DownloadError, OSError):
+        return MNIST_UNAVAILABLE
+    return None
 
 
 def mnist_dir() -> Path:
-    """$MNIST_DIR when set (CI points it at ../shared/data/mnist), else the filled user cache."""
-    if os.environ.get("MNIST_DIR"):
-        return Path(os.environ["MNIST_DIR"])
-    load_mnist(progress=False)
-    return default_cache_dir()
+    """$MNIST_DIR when set (CI points it at ../shared/data/mnist), else the user cache. A test
+    that calls it is marked ``mnist``, so that it runs only where MNIST is; when it is not, it
+    is skipped here with the reason (failed where mnist_required)."""
+    folder = Path(os.environ.get("MNIST_DIR") or default_cache_dir())
+    if not _holds_all(folder):
+        stop = pytest.fail if mnist_required() else pytest.skip
+        stop(f"{MNIST_UNAVAILABLE} ({folder} does not hold them)")
+    return folder
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:

@@ -67,6 +67,7 @@ def test_shared_files_hash_to_the_documented_digests(shared: Path) -> None:
         assert hashlib.sha256(raw).hexdigest() == spec.sha256
 
 
+@pytest.mark.mnist
 def test_raw_and_gzipped_files_read_the_same(tmp_path: Path, label_bytes: bytes) -> None:
     raw = tmp_path / LABELS.name
     raw.write_bytes(label_bytes)
@@ -74,6 +75,7 @@ def test_raw_and_gzipped_files_read_the_same(tmp_path: Path, label_bytes: bytes)
     np.testing.assert_array_equal(read_idx(raw, LABELS), read_idx(gz, LABELS))
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
@@ -101,6 +103,7 @@ def test_each_corruption_is_rejected_with_a_message_naming_file_and_problem(
     assert LABELS.name in str(info.value)
 
 
+@pytest.mark.mnist
 def test_a_folder_with_a_corrupt_file_raises_rather_than_falling_back(
     tmp_path: Path, shared: Path, label_bytes: bytes
 ) -> None:
@@ -190,6 +193,7 @@ def test_a_bad_first_mirror_falls_back_to_the_second_and_leaves_no_partial_file(
     assert gzip.decompress((cache / (LABELS.name + ".gz")).read_bytes()) == expected
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -246,6 +250,7 @@ def test_without_a_mirror_the_error_names_it_and_local_files_once_and_leaves_not
     assert _left_in(cache) == []
 
 
+@pytest.mark.mnist
 def test_a_folder_without_the_files_warns_and_uses_the_cache(
     tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
