@@ -23,7 +23,12 @@ from reference_nn.data import (
 )
 from reference_nn.download import DownloadError
 from reference_nn.idx import idx_header, read_idx
-from tests.helpers import mnist_dir
+from tests.helpers import (
+    MNIST_UNAVAILABLE,
+    mnist_dir,
+    mnist_required,
+    mnist_unavailable_reason,
+)
 
 LABELS = MNIST_FILES["y_test"]  # the smallest file: 10,008 bytes
 
@@ -324,3 +329,32 @@ def test_kaggle_csv_bad_content_is_named(tmp_path: Path, edit, message: str) -> 
     path.write_text(edit(path.read_text()))
     with pytest.raises(MnistFormatError, match=message):
         load_kaggle_csv(path)
+
+
+# -- the tests' own gate: whether the tests that need MNIST run, skip or fail -------------------
+
+
+@pytest.mark.parametrize(
+    ("ci", "require", "required"),
+    [(None, None, False), ("true", None, True), ("true", "0", False), (None, "1", True)],
+)
+def test_ci_or_require_mnist_forbids_skipping_the_mnist_tests(
+    monkeypatch: pytest.MonkeyPatch, ci, require, required: bool
+) -> None:
+    for name, value in (("CI", ci), ("REQUIRE_MNIST", require)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert mnist_required() is required
+
+
+def test_a_mnist_dir_without_the_files_is_the_reason_and_nothing_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reason = mnist_unavailable_reason.__wrapped__()  # not the session's cached decision
+    assert reason is not None and reason.startswith(MNIST_UNAVAILABLE)
+    assert f"MNIST_DIR={tmp_path} does not hold them" in reason
+    assert not (tmp_path / "cache").exists()
