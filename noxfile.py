@@ -36,6 +36,52 @@ def tests(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+# The OpenBLAS kernels (OPENBLAS_CORETYPE) the numerically sensitive tests are repeated under.
+# Each blocks a matrix product its own way, so two formulations of one sum agree in the last
+# bits on one CPU and not on another: a test that held only for the CPU it was written on
+# fails here on any. NumPy 2's OpenBLAS runs Prescott as its generic Katmai kernel.
+KERNELS = ("Haswell", "SandyBridge", "Prescott")
+# The tests whose verdicts rest on rounding: the mutation suite (each bug caught down to a
+# relative size of 1e-5, no false alarm, the rewrites and equivalents against the plain
+# backward up to rounding), the gradient check on every document's network and its diagnosis,
+# and the two comparisons of one computation written two ways that are exact (the gpu style
+# against the vectorized one, the unchecked recipe against the checked one). Left out: the
+# comparisons at tolerances a million times the rounding (the styles at 1e-12, a permutation
+# of the examples at 1e-9), and the JAX oracle, whose side runs on XLA's kernels, not OpenBLAS.
+SENSITIVE = (
+    "tests/meta",
+    "tests/test_oracles.py",
+    "tests/test_diagnosis.py",
+    "tests/test_gpu_standin.py::test_gpu_style_on_the_standin_equals_vectorized_bit_for_bit",
+    "tests/test_properties.py::test_the_unchecked_recipe_computes_the_checked_one_bit_for_bit",
+)
+_KERNEL_IN_USE = (
+    "import numpy, threadpoolctl; "
+    "print(*(i.get('architecture') for i in threadpoolctl.threadpool_info() "
+    "if i.get('internal_api') == 'openblas'))"
+)
+
+
+@nox.session(default=False)
+def kernels(session: nox.Session) -> None:
+    """Rerun the rounding-sensitive tests under OpenBLAS Haswell, SandyBridge, Prescott kernels."""
+    _install(session, groups=("test",))
+    seen: dict[str, str] = {}
+    for coretype in KERNELS:
+        env = {"OPENBLAS_CORETYPE": coretype, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        kernel = str(session.run("python", "-c", _KERNEL_IN_USE, env=env, silent=True)).strip()
+        if not kernel:
+            session.skip("NumPy's BLAS here is not OpenBLAS: OPENBLAS_CORETYPE changes nothing")
+        if kernel in seen.values():
+            session.error(f"OPENBLAS_CORETYPE={coretype} runs {kernel}, as {seen}: no new kernel")
+        seen[coretype] = kernel
+        session.log(f"OPENBLAS_CORETYPE={coretype}: threadpoolctl reports OpenBLAS's {kernel}")
+        session.run(
+            "pytest", *SENSITIVE, "-m", "not slow and not gpu and not e2e and not jax",
+            "-n", "auto", "--dist", "loadgroup", *session.posargs, env=env,
+        )  # fmt: skip
+
+
 @nox.session
 def mnist(session: nox.Session) -> None:
     """End-to-end MNIST accuracy of every document on shortened protocols (a few minutes)."""

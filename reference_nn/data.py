@@ -76,6 +76,17 @@ def default_cache_dir() -> Path:
     return Path(base) / "reference_nn" / "mnist"
 
 
+def _local_files_advice(cache: Path) -> str:
+    """What to do when MNIST is neither in ``cache`` nor to be had from a mirror."""
+    names = ", ".join(spec.name for spec in MNIST_FILES.values())
+    return (
+        f"MNIST is not in {cache} and could not be downloaded. Point the loader at a folder "
+        f"holding the four IDX files ({names}; .gz or raw): set MNIST_DIR to it, or pass "
+        "--mnist-dir to the commands (python -m reference_nn train or reproduce, "
+        "python -m oracles.audit)."
+    )
+
+
 def _find(directory: Path, spec: IdxFile) -> Path | None:
     for name in (spec.name + ".gz", spec.name):
         if (directory / name).is_file():
@@ -131,7 +142,9 @@ def load_mnist(
     :func:`default_cache_dir`); the first that holds all four files is read, and a
     bad file there raises :class:`MnistFormatError` rather than falling back.
     When none holds them, the missing files are downloaded from ``mirrors`` (in
-    order) into the cache and verified before they are moved into place.
+    order) into the cache and verified before they are moved into place. When no
+    mirror gives a verified copy, :class:`reference_nn.download.DownloadError` names
+    the mirrors tried and how to point the loader at local files instead.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     candidates = [Path(d) for d in (directory, os.environ.get("MNIST_DIR")) if d]
@@ -150,6 +163,7 @@ def load_mnist(
                 cache / (spec.name + ".gz"),
                 partial(read_idx, expected=spec),
                 progress=progress,
+                advice=_local_files_advice(cache),
             )
     return _read_directory(cache)
 

@@ -47,11 +47,13 @@ def download_verified(
     *,
     timeout: float = 60.0,
     progress: bool = True,
+    advice: str = "",
 ) -> Path:
     """Download ``filename`` from the first mirror whose copy passes ``verify``; return its path.
 
     ``mirrors`` are base URLs (``filename`` is appended); ``verify(path)`` raises on a bad
-    file. ``destination`` is the final path, written only after verification.
+    file. ``destination`` is the final path, written only after verification. When no mirror
+    gives a verified copy, DownloadError names each mirror tried and why, then ``advice``.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
@@ -74,5 +76,7 @@ def download_verified(
         finally:
             tmp.unlink(missing_ok=True)
     raise DownloadError(
-        f"could not get a verified copy of {filename}; tried:\n  " + "\n  ".join(failures)
+        f"could not get a verified copy of {filename}; tried:\n  "
+        + "\n  ".join(failures)
+        + (f"\n{advice}" if advice else "")
     )

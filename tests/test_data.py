@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,12 @@ from reference_nn.data import (
 )
 from reference_nn.download import DownloadError
 from reference_nn.idx import idx_header, read_idx
-from tests.helpers import mnist_dir
+from tests.helpers import (
+    MNIST_UNAVAILABLE,
+    mnist_dir,
+    mnist_required,
+    mnist_unavailable_reason,
+)
 
 LABELS = MNIST_FILES["y_test"]  # the smallest file: 10,008 bytes
 
@@ -66,6 +72,7 @@ def test_shared_files_hash_to_the_documented_digests(shared: Path) -> None:
         assert hashlib.sha256(raw).hexdigest() == spec.sha256
 
 
+@pytest.mark.mnist
 def test_raw_and_gzipped_files_read_the_same(tmp_path: Path, label_bytes: bytes) -> None:
     raw = tmp_path / LABELS.name
     raw.write_bytes(label_bytes)
@@ -73,6 +80,7 @@ def test_raw_and_gzipped_files_read_the_same(tmp_path: Path, label_bytes: bytes)
     np.testing.assert_array_equal(read_idx(raw, LABELS), read_idx(gz, LABELS))
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
@@ -100,6 +108,7 @@ def test_each_corruption_is_rejected_with_a_message_naming_file_and_problem(
     assert LABELS.name in str(info.value)
 
 
+@pytest.mark.mnist
 def test_a_folder_with_a_corrupt_file_raises_rather_than_falling_back(
     tmp_path: Path, shared: Path, label_bytes: bytes
 ) -> None:
@@ -189,6 +198,7 @@ def test_a_bad_first_mirror_falls_back_to_the_second_and_leaves_no_partial_file(
     assert gzip.decompress((cache / (LABELS.name + ".gz")).read_bytes()) == expected
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
@@ -217,19 +227,35 @@ def test_when_every_mirror_is_bad_the_error_names_each_and_nothing_is_cached(
     assert _left_in(cache) == []
 
 
-def test_a_missing_file_on_the_mirror_is_an_error_and_leaves_nothing(
-    tmp_path: Path, serve, monkeypatch: pytest.MonkeyPatch
+def _nothing_listens() -> str:
+    """A URL on 127.0.0.1 where nothing listens: the connection is refused, as offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("mirror", ["missing-file", "unreachable"])
+def test_without_a_mirror_the_error_names_it_and_local_files_once_and_leaves_nothing(
+    tmp_path: Path, serve, monkeypatch: pytest.MonkeyPatch, mirror: str
 ) -> None:
     monkeypatch.delenv("MNIST_DIR", raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    url = serve(empty)
+    url = serve(empty) if mirror == "missing-file" else _nothing_listens()
     cache = tmp_path / "cache"
-    with pytest.raises(DownloadError, match="404"):
-        load_mnist(cache_dir=cache, mirrors=[url], progress=False)
+    with pytest.raises(DownloadError, match="404" if mirror == "missing-file" else "refused") as e:
+        load_mnist(cache_dir=cache, mirrors=[url, url + "again/"], progress=False)
+    message = str(e.value)
+    first = MNIST_FILES["x_train"].name + ".gz"
+    # Each mirror once, for the first file only (the loader stops there); the way to local
+    # files once.
+    assert message.count(url + first) == 1 and message.count(url + "again/" + first) == 1
+    assert message.count(".gz: ") == 2
+    assert message.count("MNIST_DIR") == 1 and message.count("--mnist-dir") == 1
     assert _left_in(cache) == []
 
 
+@pytest.mark.mnist
 def test_a_folder_without_the_files_warns_and_uses_the_cache(
     tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,3 +329,32 @@ def test_kaggle_csv_bad_content_is_named(tmp_path: Path, edit, message: str) -> 
     path.write_text(edit(path.read_text()))
     with pytest.raises(MnistFormatError, match=message):
         load_kaggle_csv(path)
+
+
+# -- the tests' own gate: whether the tests that need MNIST run, skip or fail -------------------
+
+
+@pytest.mark.parametrize(
+    ("ci", "require", "required"),
+    [(None, None, False), ("true", None, True), ("true", "0", False), (None, "1", True)],
+)
+def test_ci_or_require_mnist_forbids_skipping_the_mnist_tests(
+    monkeypatch: pytest.MonkeyPatch, ci, require, required: bool
+) -> None:
+    for name, value in (("CI", ci), ("REQUIRE_MNIST", require)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert mnist_required() is required
+
+
+def test_a_mnist_dir_without_the_files_is_the_reason_and_nothing_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    reason = mnist_unavailable_reason.__wrapped__()  # not the session's cached decision
+    assert reason is not None and reason.startswith(MNIST_UNAVAILABLE)
+    assert f"MNIST_DIR={tmp_path} does not hold them" in reason
+    assert not (tmp_path / "cache").exists()

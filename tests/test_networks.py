@@ -297,6 +297,7 @@ def test_a_fixed_seed_gives_bit_identical_parameters_when_run_twice(name, mnist)
         assert runs[0][key].tobytes() == runs[1][key].tobytes(), key
 
 
+@pytest.mark.mnist
 @pytest.mark.parametrize(("name", "variant"), CASES)
 def test_float32_stays_float32_through_every_intermediate(name, variant, batches) -> None:
     # A silent float64 promotion anywhere on the path (a float64 one-hot, a Python float

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles import check_gradients, diagnose
+from tests.helpers import equal_up_to_rounding
 from tests.meta import structures
 from tests.meta.mutants import (
     ARCHITECTURES,
@@ -39,7 +40,7 @@ from tests.meta.mutants import (
 class Score:
     """How the check did on the suite: bugs caught (in all, and per group), and false alarms
     on correct code (``correct_runs``: plain and EQUIVALENTS; ``rewrite_runs``: REWRITES,
-    counted apart since they are bit-identical to plain)."""
+    counted apart since they are plain's own operations rearranged)."""
 
     caught: int
     total: int
@@ -90,7 +91,7 @@ def run_suite(
             for bug, mutant in MUTANTS.items():
                 if mutant.applies(arch):
                     buggy = gradients(params, X, y, arch, bug)
-                    if all(np.array_equal(buggy[k], plain[k]) for k in plain):
+                    if all(equal_up_to_rounding(buggy[k], plain[k]) for k in plain):
                         continue  # here the bug changes nothing (zero biases, say)
                     total += 1
                     tally = groups.setdefault(mutant.group, [0, 0])
@@ -166,7 +167,7 @@ def diagnosis_suite(
                 if not mutant.applies(arch):
                     continue
                 buggy = gradients(params, X, y, arch, bug)
-                changed = {k for k in right if np.any(buggy[k] != right[k])}
+                changed = {k for k in right if not equal_up_to_rounding(buggy[k], right[k])}
                 if not changed:
                     continue  # here the bug changes nothing (zero biases, say)
                 found = diagnose(judge, partial(gradients, X=X, y=y, arch=arch, bug=bug), params)
@@ -235,8 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"mode {mode:<12} caught {score.caught}/{score.total} ({groups}); false alarms "
             f"{score.false_alarms}/{score.correct_runs + score.rewrite_runs} "
-            f"({score.correct_runs} correct and equivalent, {score.rewrite_runs} bit-identical "
-            f"rewrites) ({time.perf_counter() - started:.1f} s)"
+            f"({score.correct_runs} correct and equivalent, {score.rewrite_runs} rewrites) "
+            f"({time.perf_counter() - started:.1f} s)"
         )
         for line in score.missed[:10]:
             print(f"  missed: {line}")

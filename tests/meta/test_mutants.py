@@ -8,15 +8,16 @@ from __future__ import annotations
 import os
 from functools import partial
 
-import numpy as np
 import pytest
 
 from oracles import check_gradients
+from tests.helpers import assert_equal_up_to_rounding, equal_up_to_rounding
 from tests.meta.mutants import (
     ARCHITECTURES,
     EQUIVALENTS,
     KINKS,
     MUTANTS,
+    ON_THE_KINK,
     REWRITES,
     SMALL_SIZES,
     gradients,
@@ -44,7 +45,7 @@ def test_each_bug_really_changes_the_gradient(bug: str) -> None:
     arch = next(a for a in ARCHITECTURES if MUTANTS[bug].applies(a))
     params, X, y = init(arch, 0, kinks=kinks_for(arch, 0))
     right, wrong = gradients(params, X, y, arch), gradients(params, X, y, arch, bug)
-    assert any(abs(right[k] - wrong[k]).max() > 0 for k in right)
+    assert not all(equal_up_to_rounding(wrong[k], right[k]) for k in right)
 
 
 @pytest.mark.parametrize("mode", ["all", "directional"])
@@ -96,21 +97,26 @@ def test_a_bug_confined_to_units_on_their_kinks_fails_in_every_mode(bug, mode) -
         assert not report.passed, f"{kinks}\n{report.summary()}"
 
 
-def test_rewrites_are_bit_identical_and_equivalents_are_not() -> None:
-    """A rewrite that gives the plain backward's very numbers proves nothing about false
-    alarms; the equivalents each give different numbers somewhere in the suite."""
-    differs = dict.fromkeys(EQUIVALENTS, False)
+def test_rewrites_give_the_plain_numbers_up_to_rounding_and_kink_equivalents_do_not() -> None:
+    """A rewrite, and an equivalent written away from the kink (a loop over examples, an
+    unshifted softmax, a product with ones), gives the plain backward's numbers up to rounding
+    (not bit for bit: OpenBLAS's Haswell kernel sums the transposed product in another order);
+    each ReLU'(0) equivalent differs by more than rounding somewhere in the suite, else it would
+    not put the check to the test on the kink."""
+    beyond_rounding = dict.fromkeys(ON_THE_KINK, False)
     for arch in ARCHITECTURES:
         params, X, y = init(arch, 0, kinks=kinks_for(arch, 0))
         plain = gradients(params, X, y, arch)
-        for rewrite in REWRITES:
-            again = gradients(params, X, y, arch, equivalent=rewrite)
-            for k in plain:
-                np.testing.assert_array_equal(again[k], plain[k], err_msg=f"{rewrite} {k}")
-        for equivalent in EQUIVALENTS:
-            other = gradients(params, X, y, arch, equivalent=equivalent)
-            differs[equivalent] |= any(np.any(other[k] != plain[k]) for k in plain)
-    assert all(differs.values()), differs
+        for name in (*REWRITES, *EQUIVALENTS):
+            other = gradients(params, X, y, arch, equivalent=name)
+            if name in ON_THE_KINK:
+                beyond_rounding[name] |= not all(
+                    equal_up_to_rounding(other[k], plain[k]) for k in plain
+                )
+            else:
+                for k in plain:
+                    assert_equal_up_to_rounding(other[k], plain[k], err_msg=f"{name} {k}")
+    assert all(beyond_rounding.values()), beyond_rounding
 
 
 def test_the_resolution_is_finer_than_the_smallest_bug() -> None:
@@ -122,6 +128,7 @@ def test_the_resolution_is_finer_than_the_smallest_bug() -> None:
 def test_equivalents_and_rewrites_are_listed_with_their_reason() -> None:
     assert "relu_mask_ge" in EQUIVALENTS and all(EQUIVALENTS.values())
     assert all(REWRITES.values()) and not set(REWRITES) & set(EQUIVALENTS)
+    assert set(EQUIVALENTS) > ON_THE_KINK
 
 
 def test_the_diagnosis_names_each_users_structure() -> None:
