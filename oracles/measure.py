@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles.degenerate import degenerate
+from oracles.differences import random_signs
 from oracles.inputs import Grad, Loss, Point
 from oracles.kinks import Measured, Problem, allowed
 from oracles.precision import LossPrecision, measure_precision
@@ -199,8 +200,7 @@ def _directional(
         # Random signs, scaled to unit length: as good a probe as a normal vector (the same
         # E[(v . e)^2] = ||e||^2 / n for any error e) and several times cheaper to draw.
         direction = Dense({
-            name: np.where(rng.random(x[name].shape) < 0.5, -1.0, 1.0) / np.sqrt(size)
-            for name in names
+            name: random_signs(rng, x[name].shape) / np.sqrt(size) for name in names
         })  # fmt: skip
         measured.append(_compare(problem, direction, problem.step(names, scale)))
         taken.append(direction)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.differences import random_signs
 from oracles.inputs import Loss, Point
 from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
 
@@ -81,17 +82,17 @@ class LossPrecision:
         """How many noise allowances two estimates may differ by and the slice still count as
         smooth: float64's 8 (its allowance bounds the rounding), 1.5 at a measured noise (its
         allowance is 16 standard deviations; a kink's slope change above that shows)."""
-        return 1.5 if self.low(names) else 8.0
+        return 1.0 if self.low(names) else 8.0
 
     def step(self, method: str, names: Iterable[str], scale: float) -> float:
         """The difference step along ``names`` at a value of magnitude ``scale``: the method's
-        balance of truncation and rounding at the measured noise, and never under the spacing
-        the loss registers."""
+        balance of truncation and rounding at the measured noise, and at least twice the
+        spacing the loss registers where float64's step registers nothing."""
         names = tuple(names)
         if method == "complex_step" or not self.low(names):
             return step_for(method, scale)
         h = step_for(method, scale, self.relative(names))
-        return max(h, 4.0 * max((self.spacing.get(n, 0.0) for n in names), default=0.0))
+        return max(h, 2.0 * max((self.spacing.get(n, 0.0) for n in names), default=0.0))
 
     def tolerance(self, names: Iterable[str], tol: Tolerance, given_rtol: bool) -> Tolerance:
         """``tol`` with rtol raised to the truncation error the noise forces (unless the caller
@@ -171,9 +172,15 @@ def _shifted(x: Point, u: Mapping[str, NDArray[np.float64]], t: float) -> Point:
 def _signs(
     x: Point, names: Iterable[str], rng: np.random.Generator
 ) -> dict[str, NDArray[np.float64]]:
+    """Random signs over ``names``, scaled to unit length; never one sign over a whole
+    parameter, the direction that a softmax's bias or a normalised layer does not feel."""
     names = tuple(names)
     size = sum(x[n].size for n in names)
-    return {n: np.where(rng.random(x[n].shape) < 0.5, -1.0, 1.0) / np.sqrt(size) for n in names}
+    signs = {n: random_signs(rng, x[n].shape) for n in names}
+    for s in signs.values():
+        if s.size > 1 and bool(np.all(s == s.flat[0])):
+            s.flat[0] = -s.flat[0]
+    return {n: s / np.sqrt(size) for n, s in signs.items()}
 
 
 def _screen_clean(loss: Loss, x: Point, f0: float, rng: np.random.Generator) -> bool:
@@ -187,19 +194,27 @@ def _screen_clean(loss: Loss, x: Point, f0: float, rng: np.random.Generator) -> 
     unit = LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + 1.0)
     g = [f0] + [float(loss(_shifted(x, u, k * delta))) for k in (1, 2, 3)]
     third = g[3] - 3 * g[2] + 3 * g[1] - g[0]
-    return abs(third) / np.sqrt(20.0) <= SCREEN_UNITS * unit and any(v != f0 for v in g[1:])
+    smooth = abs(third) / np.sqrt(20.0) <= SCREEN_UNITS * unit
+    return smooth and any(v != f0 for v in g[1:]) and not _float32_values(np.array(g))
+
+
+def _float32_values(values: NDArray[np.float64]) -> bool:
+    """Every value is a float32 number: the loss returns float32 (a float64 loss's values are
+    float32 numbers by chance once in 2^29)."""
+    return bool(np.all(values == values.astype(np.float32)))
 
 
 def _noise_along(
     loss: Loss, x: Point, f0: float, name: str, rng: np.random.Generator
 ) -> tuple[float, float]:
     """The standard deviation of the loss's rounding noise along ``name`` (0 where within
-    float64's), and the spacing it was measured at. First at float64's central step; then,
+    float64's), and the smallest spacing at which it registers a change where float64's
+    central step does not (0 where that step does). First at float64's central step; then,
     since a loss that moves in rounding steps shows less noise at spacings under its steps
     than at its own step, again at a quarter of the step the noise found calls for."""
     u = _signs(x, (name,), rng)
     scale = float(np.max(np.abs(x[name])))
-    delta, sigma = step_for("central", scale), 0.0
+    delta, sigma, registers, flat = step_for("central", scale), 0.0, 0.0, False
     for _ in range(PASSES):
         values = {0: f0}
         for k in range(1, SIDE_POINTS + 1):
@@ -207,10 +222,15 @@ def _noise_along(
             values[-k] = float(loss(_shifted(x, u, -k * delta)))
         ordered = np.array([values[k] for k in range(-SIDE_POINTS, SIDE_POINTS + 1)])
         changes = np.abs(np.diff(ordered))
+        # A loss that returns float32 numbers has at least their rounding's uniform noise.
+        if _float32_values(ordered):
+            sigma = max(sigma, float(np.spacing(np.float32(abs(f0)))) / np.sqrt(12.0))
         if np.count_nonzero(changes) < SIDE_POINTS:
             # Most steps register no change: the loss is coarser than this spacing.
-            delta = max(4 * delta, step_for("central", scale, EPS32) / 4)
+            delta, flat = max(4 * delta, step_for("central", scale, EPS32) / 4), True
             continue
+        if flat and registers == 0.0:
+            registers = delta
         # Fourth differences in windows on one side of 0 or the other (a kink at the point
         # itself spoils none); sqrt(70) is the norm of (1, -4, 6, -4, 1). A loss rounded to
         # a grid (some steps register no change) has at least the grid's uniform noise, its
@@ -225,13 +245,13 @@ def _noise_along(
         grid = float(np.min(changes[changes > 0])) / np.sqrt(12.0) if coarse else 0.0
         found = max(float(np.median(np.abs(fourth))) / (0.6745 * np.sqrt(70.0)), grid)
         if sigma == 0.0 and found / (abs(f0) + 1.0) <= FLOAT64_CLEAN:
-            return 0.0, delta
+            return 0.0, 0.0
         sigma = max(sigma, found)
         wanted = step_for("central", scale, sigma / (abs(f0) + 1.0)) / 4
         if wanted <= 2 * delta:
             break
         delta = wanted
-    return sigma, delta
+    return sigma, registers
 
 
 def ignored(
@@ -242,7 +262,7 @@ def ignored(
     out = []
     for name in names:
         scale = max(float(np.max(np.abs(x[name]))), 1.0)
-        small = np.where(rng.random(x[name].shape) < 0.5, -1e-3, 1e-3) * scale
+        small = 1e-3 * scale * random_signs(rng, x[name].shape)
         if float(loss({**x, name: x[name] + small})) != f0:
             continue
         # As large as the parameter itself: enough to switch on units a dead layer keeps off.

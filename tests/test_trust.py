@@ -91,6 +91,40 @@ def test_a_wrong_gradient_of_a_float32_loss_is_named_wrong(mode) -> None:
     assert report["W1"].mismatched > 0 and report["W1"].set_aside == 0
 
 
+def cast_loss(p):
+    """Everything cast to float32, a ReLU, and a float32 value returned: the loss moves in
+    steps of float32's rounding of its value, and W1 has units near their kinks."""
+    return float(_cast_forward(p)[2])
+
+
+def _cast_forward(p):
+    W1, b1, W2, b2 = (p[k].astype(np.float32) for k in ("W1", "b1", "W2", "b2"))
+    A1 = np.maximum(W1 @ X.astype(np.float32) + b1, 0)
+    P = _softmax(W2 @ A1 + b2)
+    return A1, P, -np.mean(np.log(P[Y_LABELS, np.arange(8)]))
+
+
+def cast_grads(p, factor=1.0):
+    A1, P, _ = _cast_forward(p)
+    dZ2 = (P - Y) / 8
+    dZ1 = (p["W2"].T @ dZ2) * (A1 > 0)
+    return {"W1": factor * dZ1 @ X.T, "b1": dZ1.sum(axis=1, keepdims=True),
+            "W2": dZ2 @ A1.T, "b2": dZ2.sum(axis=1, keepdims=True)}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["all", "directional"])
+def test_a_loss_cast_to_float32_is_judged_at_its_precision_at_every_seed(mode) -> None:
+    """The noise is measured along random directions: at no seed does one the loss cannot
+    feel (one sign over a softmax's bias) leave a parameter judged at float64's precision."""
+    params = _notebook_params(4)
+    for seed in range(6):
+        right = check_gradients(cast_loss, cast_grads, params, mode=mode, seed=seed)
+        assert right and sum(p.set_aside for p in right.parameters) == 0, right.summary()
+        wrong = check_gradients(cast_loss, lambda p: cast_grads(p, 1.05), params, mode=mode,
+                                seed=seed)  # fmt: skip
+        assert not wrong and "W1" in wrong.failed, wrong.summary()
+
+
 @pytest.mark.jax
 def test_a_case_with_a_float32_hidden_state_is_correct_and_its_slip_wrong() -> None:
     """Against the network meant (float64 throughout), the notebook's gradient differs by its
