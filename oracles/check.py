@@ -15,8 +15,8 @@ import numpy as np
 from oracles.degenerate import degenerate
 from oracles.diagnosis import Diagnosis, diagnosis_of
 from oracles.exact import compare_gradients
-from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at, split
-from oracles.kinds import Kind, on_host
+from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at
+from oracles.kinds import Kind, prepared
 from oracles.kinks import Problem
 from oracles.measure import MODES, measure, problem_for
 from oracles.precision import LossIgnoresParameters, ignored
@@ -68,11 +68,7 @@ def check_gradients(
     ignores parameters whose gradient is not zero raises LossIgnoresParameters.
     ``bool(report)`` is the verdict.
     """
-    if params is None:
-        raise TypeError("check_gradients needs params, the dict of parameter arrays")
-    if grad is None:
-        loss, grad = split(loss)
-    loss, grad, params, kind = on_host(loss, grad, params)
+    loss, grad, params, kind = prepared("check_gradients", loss, grad, params)
     return _check(loss, grad, params, kind, mode=mode, method=method, samples=samples,
                   directions=directions, max_coordinates=max_coordinates, seed=seed, rtol=rtol,
                   atol=atol, nondet_tol=nondet_tol)  # fmt: skip
@@ -155,11 +151,7 @@ def assert_gradients(
     the diagnosis (what is wrong, where; ``layers`` and ``examples`` as for ``diagnose``) when
     any parameter disagrees."""
     __tracebackhide__ = True
-    if params is None:
-        raise TypeError("assert_gradients needs params, the dict of parameter arrays")
-    if grad is None:
-        loss, grad = split(loss)
-    loss, grad, params, kind = on_host(loss, grad, params)
+    loss, grad, params, kind = prepared("assert_gradients", loss, grad, params)
     report = _check(loss, grad, params, kind, **options)
     if not report.passed:
         diagnosis = diagnosis_of(report, loss, grad, params, layers=layers, examples=examples,
@@ -187,11 +179,7 @@ def diagnose(
     beta); by default read from names W1, b1, W2, b2, ... ``examples``: the batch size m, so
     that a factor of m can be named as a missing division by it.
     """
-    if params is None:
-        raise TypeError("diagnose needs params, the dict of parameter arrays")
-    if grad is None:
-        loss, grad = split(loss)
-    loss, grad, params, kind = on_host(loss, grad, params)
+    loss, grad, params, kind = prepared("diagnose", loss, grad, params)
     seed = check_options.get("seed", 0)
     if reference is not None:
         x = float64_copies(params)

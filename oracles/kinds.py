@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.inputs import split
+
 KINDS = ("numpy", "cupy", "jax")
 
 
@@ -144,3 +146,19 @@ def on_host(
 
     host_params = {k: kind.host(v) for k, v in params.items()}
     return host_loss, host_grad, host_params, kind
+
+
+def prepared(
+    caller: str,
+    loss: Callable[[dict[str, Any]], Any],
+    grad: Callable[[dict[str, Any]], Any] | None,
+    params: Mapping[str, Any] | None,
+) -> tuple[Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], Any], Any, Kind]:
+    """What every public check does first: ``params`` required (``caller`` names the function
+    in the error), ``grad`` None split off a loss returning ``(value, gradients)``, and the
+    functions and parameters taken to the host (``on_host``)."""
+    if params is None:
+        raise TypeError(f"{caller} needs params, the dict of parameter arrays")
+    if grad is None:
+        loss, grad = split(loss)
+    return on_host(loss, grad, params)

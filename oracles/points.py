@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 
 from oracles.check import _check
 from oracles.diagnosis import diagnosis_of
-from oracles.inputs import Grad, Loss, Params, float64_copies, split
-from oracles.kinds import Kind, on_host
+from oracles.inputs import Grad, Loss, Params, float64_copies
+from oracles.kinds import Kind, prepared
 from oracles.report import GradientReport
 
 
@@ -77,11 +77,7 @@ def check_at_points(
     """``check_gradients`` (with ``options``) at ``count`` points per scale (see ``points``),
     reproducibly from ``seed``, stopping at the first point that fails. The report is falsy
     when a point fails."""
-    if params is None:
-        raise TypeError("check_at_points needs params, the dict of parameter arrays")
-    if grad is None:
-        loss, grad = split(loss)
-    loss, grad, params, kind = on_host(loss, grad, params)
+    loss, grad, params, kind = prepared("check_at_points", loss, grad, params)
     return _at_points(loss, grad, params, kind, count, scales, seed, options)
 
 
@@ -100,11 +96,7 @@ def assert_at_points(
     """``check_at_points``, raising AssertionError with the failing point's report and its
     diagnosis (``layers`` and ``examples`` as for ``diagnose``) when a point fails."""
     __tracebackhide__ = True
-    if params is None:
-        raise TypeError("assert_at_points needs params, the dict of parameter arrays")
-    if grad is None:
-        loss, grad = split(loss)
-    loss, grad, params, kind = on_host(loss, grad, params)
+    loss, grad, params, kind = prepared("assert_at_points", loss, grad, params)
     found = _at_points(loss, grad, params, kind, count, scales, seed, options)
     if found.failing_point is not None:
         report = found.reports[-1][2]
