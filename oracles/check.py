@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from oracles.degenerate import degenerate
 from oracles.diagnosis import Diagnosis, diagnosis_of
 from oracles.exact import compare_gradients
 from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at
@@ -114,7 +113,7 @@ def _check(
     _reads_its_parameters(problem, [p.name for p in parameters if p.mismatched], rng)
     return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
                           readings, kind.name, kind.reads, problem.precision,
-                          shape_bugs, degenerate(x))  # fmt: skip
+                          shape_bugs, problem.degenerate)  # fmt: skip
 
 
 def _reads_its_parameters(problem: Problem, failed: list[str], rng: np.random.Generator) -> None:

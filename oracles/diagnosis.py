@@ -242,9 +242,10 @@ def diagnosis_of(
         )
     if not any(e.failed for e in evidence.values()):
         return Diagnosis(True, (), trusted, tuple(undecided))
-    if degenerate(x):
+    point = degenerate(x)
+    if point:
         return Diagnosis(False, (Defect("degenerate", tuple(sorted(failed)),
-                                        degenerate_words(degenerate(x))),), trusted)  # fmt: skip
+                                        degenerate_words(point)),), trusted)  # fmt: skip
     flat = [e.name for e in evidence.values() if e.failed and e.g.size > 1
             and not np.any(e.low) and not np.any(e.high)]  # fmt: skip
     if flat:

@@ -163,6 +163,7 @@ class Problem:
     rng: np.random.Generator
     precision: LossPrecision
     given_rtol: bool = False
+    degenerate: tuple[str, ...] = ()  # oracles.degenerate's phrases for x
     on_kink_seen: bool = False
     _nearby: list[tuple[Point, ...]] = field(default_factory=list)
 
@@ -174,13 +175,20 @@ class Problem:
         """The difference step along ``names`` at a value of magnitude ``scale``."""
         return self.precision.step(self.method, names, scale)
 
+    def _judge_slice(
+        self, direction: Direction, point: Point, f0: float, a: float, h: float, method: str
+    ) -> Measured:
+        """``judge_slice`` along ``direction`` through ``point`` (where the loss is ``f0``), at
+        the tolerance and noise of the loss's precision along it."""
+        names = direction.names
+        return judge_slice(direction.slice(self.loss, point), f0, a, h, method,
+                           self.tolerance(names), self.precision.unit(names, f0),
+                           self.precision.kink_units(names))  # fmt: skip
+
     def judge(self, direction: Direction, h: float) -> Measured:
         """The comparison along ``direction`` at x, moving off a kink when there is one."""
         a = direction.dot(self.analytic)
-        names = direction.names
-        measured = judge_slice(direction.slice(self.loss, self.x), self.f0, a, h, self.method,
-                               self.tolerance(names), self.precision.unit(names, self.f0),
-                               self.precision.kink_units(names))  # fmt: skip
+        measured = self._judge_slice(direction, self.x, self.f0, a, h, self.method)
         if not measured.on_kink:
             return measured
         self.on_kink_seen = True
@@ -229,14 +237,11 @@ class Problem:
         """At x + r u and x + r/2 u: the comparison there (None where also on a kink), and
         the limits of the derivative extrapolated to r = 0."""
         far, near, far_grad, near_grad = pair
-        names = direction.names
         found = []
         for point, gradient in ((far, far_grad), (near, near_grad)):
             f0 = float(self.loss(point))
-            measured = judge_slice(direction.slice(self.loss, point), f0,
-                                   direction.dot(gradient), h, "central", self.tolerance(names),
-                                   self.precision.unit(names, f0),
-                                   self.precision.kink_units(names))  # fmt: skip
+            measured = self._judge_slice(direction, point, f0, direction.dot(gradient), h,
+                                         "central")  # fmt: skip
             if measured.set_aside or (measured.kink and not measured.passed):
                 return None, ()
             found.append(measured)

@@ -109,7 +109,7 @@ def measure(
             for k, m in enumerate(measured):
                 if not m.passed and not m.on_kink and problem.method != "complex_step":
                     measured[k] = problem.off_the_point(taken[k], steps[k], m)
-    if degenerate(x):
+    if problem.degenerate:
         # A whole layer on its kinks: a value on a kink cannot be judged from nearby points.
         for measured, *_ in found.values():
             for k, m in enumerate(measured):
@@ -146,7 +146,8 @@ def problem_for(
         raise ValueError(f"loss(params) is {f0}; finite differences need a finite loss")
     if precision is None:
         precision = measure_precision(loss, x, f0, rng.spawn(1)[0], nondet_tol)
-    return Problem(loss, grad, x, analytic, f0, method, tol, rng, precision, given_rtol)
+    return Problem(loss, grad, x, analytic, f0, method, tol, rng, precision, given_rtol,
+                   degenerate(x))  # fmt: skip
 
 
 def _compare(problem: Problem, direction: Coordinate | Dense, h: float) -> Measured:
