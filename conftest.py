@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip ``gpu`` tests without CuPy and a CUDA device, ``jax`` tests without JAX, and
     ``mnist`` tests (those using the ``mnist`` fixture included) without MNIST, each with its
     reason; where MNIST is required (tests.helpers.mnist_required), its absence is an error."""
-    from oracles.optional import missing
+    from oracles._engine.optional import missing
     from reference_nn.gpu import gpu_unavailable_reason
 
     for item in items:

@@ -7,7 +7,7 @@ backward (wrapped in a ``torch.autograd.Function`` so that torch judges our grad
 its own), in the same process, each once the other's threads have parked
 (``steps.wait_until_idle``), and records which bugs each catches and how long each check
 takes. Torch runs twice: at its default tolerances (atol 1e-5, rtol 1e-3) and at ours
-(``oracles.TOLERANCES`` for float64), so that a difference in bugs caught is not a
+(``oracles.checks.TOLERANCES`` for float64), so that a difference in bugs caught is not a
 difference in tolerance.
 torch is a benchmark-only dependency (``nox -s bench`` installs torch==2.13.0).
 """
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.steps import wait_until_idle
-from oracles import TOLERANCES, check_gradients
+from oracles import check_gradients
+from oracles.checks import TOLERANCES
 from reference_nn import NETWORKS, network
 from reference_nn.data import load_mnist
 from reference_nn.protocol import prepare

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from oracles import check_gradients
-from oracles.optional import missing
+from oracles._engine.optional import missing
 from tests.array_networks import network, problem
 
 SIZES = (784, 500, 150, 10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles import Case
-from oracles.reference import mlp_reference
+from oracles.own_network.meant import mlp_reference
 
 
 def softmax(Z):

@@ -1,4 +1,4 @@
-"""Parameters of CuPy and jax.numpy arrays checked as they are (oracles.kinds): the user's
+"""Parameters of CuPy and jax.numpy arrays checked as they are (oracles._engine.arrays): the user's
 functions get float64 copies of their own kind on their device, with no transfer code of the
 user's, and the verdict and diagnosis are those of the same network in NumPy.
 
@@ -177,8 +177,8 @@ def test_a_jax_numpy_one_hot_is_checked_as_written() -> None:
 def test_a_cupy_case_gets_the_verdicts_of_its_numpy_twin(cupy, slip) -> None:
     pytest.importorskip("jax", reason="the reference network is written in JAX")
     from oracles import Case, audit_case
-    from oracles.case_report import terminal
-    from oracles.reference import mlp_reference
+    from oracles.own_network.meant import mlp_reference
+    from oracles.reports.case import terminal
 
     params, X, Y = problem((6, 5, 4, 3), M, seed=2)
     meant = mlp_reference(X, Y, activation="relu", loss="cross_entropy")

@@ -110,7 +110,7 @@ def test_audit_rows_reports_and_regression(run) -> None:
     assert f"wrong derivations: {NAME} (b1, b2; largest error" in out
     assert "inexact (numerical guards): none" in out
     # The primitives' properties are the shared ones users' primitives are checked against.
-    from oracles.primitives import check_primitive
+    from oracles.checks.primitives import check_primitive
 
     shared = check_primitive(recipe.ONE_HOTS["batch_max"], "one_hot", num_classes=10)
     probes = {(p["variant"], p["property"]): p for p in report["properties"]}
@@ -125,7 +125,7 @@ def test_audit_rows_reports_and_regression(run) -> None:
 @SHARED_AUDIT
 @pytest.mark.mnist
 def test_a_baseline_compares_row_by_row(run) -> None:
-    from oracles.baseline import regressions
+    from oracles.cli.baseline import regressions
 
     folder, _, _ = run
     report = json.loads((folder / "a.json").read_text())
@@ -180,7 +180,7 @@ def test_the_audit_names_each_published_defect_without_the_departures_list(monke
     names = ("relu_10_10", "sigmoid_16_16", "relu_532")
     emptied = {name: replace(spec, departures=()) for name, spec in NETWORKS.items()}
     for module in ("oracles.audit.run", "oracles.audit.report", "oracles.audit.findings",
-                   "oracles.audit.verdicts", "reference_nn.network"):  # fmt: skip
+                   "oracles.audit.judge", "reference_nn.network"):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), "NETWORKS", emptied)
     audit = run_audit(load_mnist(mnist_dir(), progress=False), names=names)
     assert audit.attributions == []  # nothing to revert: no departure is known
@@ -210,7 +210,7 @@ def _audit_of(monkeypatch, spec):
 
     patched = {**NETWORKS, spec.name: spec}
     for module in ("oracles.audit.run", "oracles.audit.report", "oracles.audit.findings",
-                   "oracles.audit.verdicts", "reference_nn.network"):  # fmt: skip
+                   "oracles.audit.judge", "reference_nn.network"):  # fmt: skip
         monkeypatch.setattr(importlib.import_module(module), "NETWORKS", patched)
     mnist = load_mnist(mnist_dir(), progress=False)
     return run_audit(mnist, names=(spec.name,), consequences=False)
@@ -278,7 +278,7 @@ def test_only_a_cause_the_update_never_reads_goes_untrained() -> None:
     """000's and 002's guard sits in the printed loss: their reverted variants train to the
     same parameters (tests/test_networks.py), so the audit trains nothing for them; a slip in
     the backward (003's bias sum) or the forward (001's shifted sigmoid) is trained."""
-    from oracles.audit.verdicts import trains_identically
+    from oracles.audit.judge import trains_identically
     from reference_nn import NETWORKS
 
     expected = {"relu_500_150": True, "relu_532": True, "relu_10_10": False,

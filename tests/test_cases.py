@@ -15,12 +15,12 @@ import pytest
 
 from oracles import Case, assert_case, audit_case
 from oracles.audit.__main__ import main
-from oracles.case_command import load_cases
-from oracles.control import check_with_control_variate
+from oracles.cli.cases import load_cases
+from oracles.own_network.control import check_with_control_variate
 
 pytestmark = pytest.mark.jax
 jax = pytest.importorskip("jax", reason="the reference network is written in JAX")
-from oracles.reference import mlp_reference, reference_gradient  # noqa: E402
+from oracles.own_network.meant import mlp_reference, reference_gradient  # noqa: E402
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "two_layer_net.py"
 
@@ -280,18 +280,54 @@ def test_bad_targets_and_cases_get_clear_errors(tmp_path, capsys) -> None:
         main(["x:y", "--networks", "relu_10_10"])
 
 
-def test_the_checker_and_your_audit_import_nothing_of_the_five_documents() -> None:
-    """Only oracles/audit joins the checker to reference_nn."""
+def _imported(path: Path) -> list[str]:
     import ast
 
+    out: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append(node.module or "")
+    return out
+
+
+def test_arrows_point_down_from_the_doors_to_the_engine() -> None:
+    """Only oracles/audit joins the checker to reference_nn; the engine imports no door."""
     root = Path(__file__).parents[1] / "oracles"
-    for path in root.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import)
-                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            )  # fmt: skip
-            assert not any(n.split(".")[0] == "reference_nn" for n in names), path.name
+    rooms = ("checks", "own_network", "cli", "reports", "audit")
+    for path in root.rglob("*.py"):
+        room = path.relative_to(root).parts[0]
+        names = _imported(path)
+        if room != "audit":
+            assert not any(n.split(".")[0] == "reference_nn" for n in names), path
+            assert not any(n.startswith("oracles.audit") for n in names), path
+        if room == "_engine":
+            assert not any(n.split(".")[1:2] in ([r] for r in rooms) for n in names), path
+
+
+def test_the_users_command_loads_nothing_of_the_five_documents(tmp_path) -> None:
+    """``python -m oracles MODULE:FUNCTION`` runs a user's case without reference_nn, tqdm or
+    the MNIST loader; a bad target exits 2 with the reason on stderr."""
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import runpy, sys\n"
+        "sys.argv = ['oracles', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('oracles', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('reference_nn', 'tqdm'))\n"
+        "    print('LOADED', loaded, 'STATUS', exit.code)\n"
+    )
+    example = Path(__file__).parents[1] / "examples" / "minimal.py"
+    done = subprocess.run([sys.executable, str(probe), f"{example}:cases"], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert "mynet" in done.stdout and "LOADED [] STATUS 0" in done.stdout, done.stdout
+    bad = subprocess.run([sys.executable, "-m", "oracles", "no_such_module_here:cases"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "no_such_module_here" in bad.stderr
 
 
 @pytest.mark.parametrize("slip", [None, "prime_of_output_layer"])
@@ -354,7 +390,7 @@ def test_the_readme_example_is_the_module_and_says_what_it_finds() -> None:
 
 
 def test_a_float32_gradient_is_judged_at_float32_tolerances_by_every_oracle() -> None:
-    from oracles import LowPrecisionGradientWarning
+    from oracles.checks import LowPrecisionGradientWarning
 
     case = _net_case()
 
@@ -402,4 +438,4 @@ def test_primitives_without_the_properties_extra_are_refused_naming_it(monkeypat
     with pytest.raises(ImportError, match=f"primitives needs {absent} does not import.*{install}"):
         Case(lambda p: 0.0, None, params, primitives={"relu": np.abs})
     with pytest.raises(ImportError, match=f"check_primitive checks properties.*{install}"):
-        oracles.check_primitive  # noqa: B018
+        oracles.check_primitive(np.abs, "relu")  # the name imports; the call says what is missing

@@ -3,7 +3,7 @@
 The network here is written the other way round from ours, as many tutorials do: examples
 as rows, X (m, n_0) @ W (n_{k-1}, n_k) + b (1, n_k), a 6-5-5-3 ReLU network with a softmax
 cross-entropy and an optional L2 term; ``backward(..., bug=...)`` injects one slip of
-oracles.slips, or one error no derivation makes (zero, one entry, noise).
+oracles._engine.slips, or one error no derivation makes (zero, one entry, noise).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from oracles import assert_gradients, diagnose
-from oracles.diagnosis import KINDS, NETWORK_KINDS, POINT_KINDS
-from oracles.slips import MLP, Slip, gradients
+from oracles._engine.diagnosis import DEFECTS, NETWORK_DEFECTS, POINT_DEFECTS
+from oracles._engine.slips import MLP, Slip, gradients
 
 M = 12
 
@@ -47,7 +47,7 @@ def loss(p, X, y, l2=0.0):
     )
 
 
-# Bugs that are slips of the derivation (oracles.slips), at their layers (None: everywhere).
+# Bugs that are slips of the derivation (oracles._engine.slips), at their layers (None: everywhere).
 SLIPPED = {
     "sign": ("sign_output_error", None),
     "missing_1_over_m": ("output_not_divided_by_m", None),
@@ -63,7 +63,7 @@ MASK_GE = Slip("ReLU'(0) = 1", "derivative", lambda q: (q.Z >= 0).astype(q.Z.dty
 
 
 def backward(p, X, y, l2=0.0, bug=None, mask_ge=False):
-    """oracles.slips' backward, transposed to examples as rows, with ``bug`` made in it."""
+    """oracles._engine.slips' backward, transposed to examples as rows, with ``bug`` made in it."""
     slip, layers = SLIPPED.get(bug, (MASK_GE if mask_ge else None, None))
     columns = gradients({k: v.T for k, v in p.items()}, X.T, y, MLP((6, 5, 5, 3), "relu", l2),
                         slip, layers)  # fmt: skip
@@ -99,7 +99,7 @@ EXPECTED = {
 def test_every_kind_has_a_bug_built_for_it() -> None:
     # slip, forward and numerical_guard need a known architecture: tests/test_slips.py;
     # degenerate is said of a point, not of a bug: tests/test_trust.py
-    kinds = set(KINDS) - set(NETWORK_KINDS) - set(POINT_KINDS)
+    kinds = set(DEFECTS) - set(NETWORK_DEFECTS) - set(POINT_DEFECTS)
     assert {kind for kind, *_ in EXPECTED.values()} == kinds
 
 

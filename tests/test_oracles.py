@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 
 from oracles import (
-    AUTODIFF_TOLERANCES,
-    TOLERANCES,
-    LowPrecisionGradientWarning,
     assert_gradients,
     check_gradients,
     compare_gradients,
 )
-from oracles.differences import estimates
-from oracles.measure import SCREEN
+from oracles._engine.differences import estimates
+from oracles._engine.measure import SCREEN
+from oracles.checks import AUTODIFF_TOLERANCES, TOLERANCES, LowPrecisionGradientWarning
 from reference_nn import NETWORKS, VARIANTS, network
 from reference_nn.protocol import prepare
 from tests.helpers import document_warnings

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from oracles import (
-    GradientShapeWarning,
     assert_gradients,
     attributes,
     check_gradients,
     diagnose,
     gradients_from_update,
 )
+from oracles.checks import GradientShapeWarning
 
 RNG = np.random.default_rng(3)
 X_ROWS = RNG.standard_normal((8, 5))  # 8 examples as rows
@@ -485,7 +485,7 @@ def test_a_gradient_wrong_only_for_large_activations_is_found_at_a_larger_scale(
 def test_params_like_draws_points_for_a_property_test() -> None:
     from hypothesis import given, settings
 
-    from oracles.strategies import params_like
+    from oracles.checks.strategies import params_like
 
     right, params = _relu6_net(clip_in_derivative=True)
     wrong, _ = _relu6_net(clip_in_derivative=False)

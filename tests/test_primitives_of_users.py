@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from oracles.primitives import KINDS, assert_primitive, check_primitive
+from oracles.checks.primitives import PRIMITIVES, assert_primitive, check_primitive
 
 
 def _softmax(axis):
@@ -128,6 +128,6 @@ def test_the_breaking_input_is_shrunk() -> None:
 
 
 def test_every_kind_is_covered_and_an_unknown_one_is_named() -> None:
-    assert {kind for _, kind, _ in RIGHT} == set(KINDS)
+    assert {kind for _, kind, _ in RIGHT} == set(PRIMITIVES)
     with pytest.raises(ValueError, match="unknown kind 'softplus'"):
         check_primitive(np.tanh, "softplus")

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from oracles._engine.slips import MLP, SLIPS, gradients, hypotheses
 from oracles.audit.network_diagnosis import diagnose_network
-from oracles.slips import MLP, SLIPS, gradients, hypotheses
 from reference_nn import NETWORKS
 from reference_nn.network import build
 

@@ -18,7 +18,6 @@ from hypothesis import find
 from hypothesis.errors import NoSuchExample
 
 from oracles import (
-    GradientShapeWarning,
     assert_at_points,
     attributes,
     check_at_points,
@@ -27,9 +26,9 @@ from oracles import (
     diagnose,
     gradients_from_update,
 )
-from oracles.degenerate import degenerate
-from oracles.precision import LossIgnoresParameters, LossNotRepeatable
-from oracles.strategies import params_like
+from oracles._engine.degenerate import degenerate
+from oracles.checks import GradientShapeWarning, LossIgnoresParameters, LossNotRepeatable
+from oracles.checks.strategies import params_like
 from tests.meta.mutants import ARCHITECTURES, gradients, init, loss
 
 RNG = np.random.default_rng(11)
@@ -130,7 +129,7 @@ def test_a_case_with_a_float32_hidden_state_is_correct_and_its_slip_wrong() -> N
     """Against the network meant (float64 throughout), the notebook's gradient differs by its
     float32 rounding: every oracle judges it at float32's precision, never a false wrong."""
     from oracles import Case, audit_case
-    from oracles.reference import mlp_reference
+    from oracles.own_network.meant import mlp_reference
 
     meant = mlp_reference(X, Y_LABELS, activation="tanh", output="softmax", examples="columns")
     right = audit_case(Case(notebook_loss, notebook_grads, _notebook_params(), reference=meant))

@@ -13,11 +13,12 @@ from typing import Any
 from tqdm import tqdm
 
 from oracles.audit.findings import findings
+from oracles.audit.judge import Training, one_blas_thread_per_process
 from oracles.audit.report import audit_json, markdown, plots, terminal
 from oracles.audit.run import available_styles, run_audit
-from oracles.audit.verdicts import Training, one_blas_thread_per_process
-from oracles.baseline import load_baseline
-from oracles.outputs import exit_status, write_reports
+from oracles.cli.baseline import load_baseline
+from oracles.cli.cases import add_report_options
+from oracles.cli.outputs import exit_status, write_reports
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.data import load_mnist
@@ -35,25 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         metavar="MODULE:FUNCTION",
         help="audit your own networks instead: FUNCTION() in MODULE (a module or a .py path) "
-        "returns an oracles.Case or a list of them",
+        "returns an oracles.Case or a list of them (the same as python -m oracles)",
     )
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), help="default: all")
-    parser.add_argument("--json", metavar="PATH", help="write every row as JSON here")
-    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown report here")
-    parser.add_argument("--plots", metavar="DIR", help="write PNG figures here")
-    parser.add_argument(
-        "--baseline",
-        metavar="PATH",
-        help="a JSON from an earlier --json: fail when a row that passed there fails now",
-    )
     parser.add_argument(
         "--mnist-dir", default=None, help="folder of the IDX files (default: $MNIST_DIR or cache)"
     )
-    parser.add_argument(
-        "--fail-on",
-        choices=("wrong", "inexact"),
-        help="exit 1 when a published derivation (or a case of yours) has this verdict or worse",
-    )
+    add_report_options(parser)
     parser.add_argument(
         "--no-training",
         action="store_true",
@@ -70,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--networks, --mnist-dir and --no-training apply to the five documents only")
     try:
         if args.case:
-            from oracles.case_command import run as run_cases
+            from oracles.cli.cases import run as run_cases
 
             return run_cases(args)
         return _audit(args)

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.exact import compare_gradients
-from oracles.reference import jax_modules
-from oracles.report import GradientReport
+from oracles._engine.records import GradientReport
+from oracles.checks.exact import compare_gradients
+from oracles.own_network.meant import jax_modules
 from reference_nn import vectorized
 from reference_nn.network import Network
 

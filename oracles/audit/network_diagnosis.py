@@ -1,6 +1,6 @@
 """``diagnose_network``: for a network whose architecture is known, name the slip.
 
-Each slip of ``oracles.slips.SLIPS`` is an exact hypothesis: the gradients a backward with that
+Each slip of ``slips.SLIPS`` is an exact hypothesis: the gradients a backward with that
 slip gives, at one layer or at all, matched to the hand-written ones to rounding. With JAX it
 also tells a backward right for a forward that departs from the network described (kind
 ``forward``) from one that is the described network's gradient but not that of the code's own
@@ -17,10 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles import compare_gradients, diagnose
-from oracles.diagnosis import Defect, Diagnosis
-from oracles.optional import missing
-from oracles.slips import MLP, SLIPS, gradients, hypotheses, layer_words
-from oracles.tolerances import autodiff_tolerance_for
+from oracles._engine.diagnosis import Defect, Diagnosis
+from oracles._engine.optional import missing
+from oracles._engine.slips import MLP, SLIPS, gradients, hypotheses, layer_words
+from oracles._engine.tolerances import autodiff_tolerance_for
 from reference_nn.network import Network
 
 Array = NDArray[np.float64]

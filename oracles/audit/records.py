@@ -7,9 +7,9 @@ import platform
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from oracles.diagnosis import Diagnosis
-from oracles.report import ParameterReport
-from oracles.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
+from oracles._engine.diagnosis import Diagnosis
+from oracles._engine.records import ParameterReport
+from oracles._engine.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
 
 EXAMPLES = 64
 DIRECTIONS = 16

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from oracles._engine.diagnosis import Diagnosis
 from oracles.audit.findings import findings
 from oracles.audit.records import Audit, Row, Verdict
-from oracles.diagnosis import Diagnosis
 from reference_nn import NETWORKS, VARIANTS
 
 ORACLE_COLUMNS = (

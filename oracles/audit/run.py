@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 
 from oracles import check_gradients, compare_gradients
+from oracles._engine.optional import missing
+from oracles._engine.records import ALL_PARAMETERS, GradientReport
+from oracles.audit.judge import Training, decide
 from oracles.audit.network_diagnosis import diagnose_network
 from oracles.audit.records import (
     DIRECTIONS,
@@ -28,9 +31,6 @@ from oracles.audit.records import (
     Probe,
     Row,
 )
-from oracles.audit.verdicts import Training, decide
-from oracles.optional import missing
-from oracles.report import ALL_PARAMETERS, GradientReport
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason
 from reference_nn.network import Network, build, network
@@ -76,7 +76,7 @@ def run_audit(
     training: Training | None = None,
 ) -> Audit:
     """Measure every network x variant x available style x oracle on ``mnist`` and judge each
-    parameter (``oracles.audit.verdicts``). With ``consequences``, each published defect's
+    parameter (``oracles.audit.judge``). With ``consequences``, each published defect's
     shortened protocol is also trained with and without its cause, starting as soon as the
     network's verdicts are known: in ``training`` when given (the caller collects it), else in
     a ``Training`` of its own, collected before returning."""
@@ -207,7 +207,7 @@ def _consistency(
         yield Consistency(*where, p.name, p.passed, jax_passed, explained, detail)
 
 
-# The primitives the shared properties judge (oracles.primitives), by what each concerns.
+# The primitives the shared properties judge (oracles.checks.primitives), by what each concerns.
 PRIMITIVE_CONCERNS = {"softmax": "softmax", "cross_entropy": "loss", "one_hot": "one_hot",
                       "relu": "activation", "sigmoid": "activation"}  # fmt: skip
 Memo = dict[tuple[Any, ...], Any]
@@ -234,7 +234,7 @@ def _primitive(recipe: Recipe, kind: str) -> Primitive:
 
 def _check(recipe: Recipe, kind: str, memo: Memo) -> Any:
     """``check_primitive`` of the recipe's ``kind``, once per distinct function in ``memo``."""
-    from oracles.primitives import check_primitive
+    from oracles.checks.primitives import check_primitive
 
     key, fn, conventions = _primitive(recipe, kind)
     if key not in memo:
@@ -254,7 +254,7 @@ def probe_primitives(
     params: dict[str, np.ndarray],
     memo: Memo | None = None,
 ) -> list[Probe]:
-    """Each primitive of this variant against its properties (``oracles.primitives``, the same
+    """Each primitive of this variant against its properties (``oracles.check_primitive``, the same
     ones users' primitives are checked against; ``memo`` keeps each function's report), and the
     whole network's loss and gradients at weights x 1e3."""
     memo = {} if memo is None else memo

@@ -1,6 +1,6 @@
 """A mutation suite for the harness: realistic backprop bugs that a gradient check must catch.
 
-Every bug is a slip of ``oracles.slips`` (the table ``diagnose_network`` also tries) made at
+Every bug is a slip of ``oracles._engine.slips`` (the table ``diagnose_network`` also tries) made at
 some layers, or one of the few errors defined here that no derivation makes (errors of a stated
 small size, errors confined to units on a ReLU kink, indexing slips); ``EQUIVALENTS`` are other
 correct ways of writing the backward, which the check must pass. ``python -m tests.meta.mutants``
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.slips import MLP, STEPS, Pass, Slip, activation, derivative
-from oracles.slips import forward as mlp_forward
-from oracles.slips import gradients as slipped
+from oracles._engine.slips import MLP, STEPS, Pass, Slip, activation, derivative
+from oracles._engine.slips import forward as mlp_forward
+from oracles._engine.slips import gradients as slipped
 
 Array = NDArray[np.float64]
 Params = dict[str, Array]
@@ -28,7 +28,7 @@ Params = dict[str, Array]
 
 @dataclass(frozen=True)
 class Architecture(MLP):
-    """An MLP of the suite (``oracles.slips.MLP``), with a name."""
+    """An MLP of the suite (``oracles._engine.slips.MLP``), with a name."""
 
     name: str = ""
 
@@ -194,7 +194,7 @@ def small_error(grads: Params, shape: str, size: float, L: int) -> None:
 
 @dataclass(frozen=True)
 class Mutant:
-    """One bug: a slip (a key of oracles.slips.SLIPS, or a Slip defined here) at ``layers``
+    """One bug: a slip (a key of oracles._engine.slips.SLIPS, or a Slip defined here) at ``layers``
     (default: everywhere it can sit), which architectures it can be written for, and its group:
     ``derivation`` (a slip in the backward pass), ``small`` (an error of a stated relative
     size), ``kink`` (confined to units that sit exactly on the ReLU kink)."""
@@ -327,7 +327,7 @@ MUTANTS: dict[str, Mutant] = {
     ),
 }  # fmt: skip
 
-# The kinds of oracles.diagnosis that name each bug rightly. Where an L2 term sits beside
+# The kinds of oracles._engine.diagnosis that name each bug rightly. Where an L2 term sits beside
 # the bug, a scale or a transpose no longer explains dW alone, and the diagnosis can only
 # say which parameters are wrong (weight_product, output_error).
 SCALED_SHAPES = {"scaled": ("scale",), "entry": ("localized",), "dense": ("unexplained",)}

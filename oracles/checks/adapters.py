@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.inputs import Grad, Point
-from oracles.kinds import kind_name
+from oracles._engine.arrays import kind_name
+from oracles._engine.inputs import Grad, Point
 
 Update = Callable[[dict[str, Any]], Mapping[str, Any] | None]
 
@@ -30,7 +30,7 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
     as an L2 term the loss lacks: the diagnosis says ``regularisation``) and an ``lr`` other
     than the update's own (it reads as ``scale``). The read-off gradient carries a rounding
     error of about eps |p| / lr: take an ``lr`` near 1 where the update lets you choose.
-    CuPy and jax.numpy parameters stay of their kind (``oracles.kinds``).
+    CuPy and jax.numpy parameters stay of their kind (``oracles._engine.arrays``).
     """
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.differences import random_signs
-from oracles.inputs import Loss, Point
-from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
+from oracles._engine.differences import random_signs
+from oracles._engine.inputs import Loss, Point
+from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
 
 # Screen: one-sided third differences at a quarter of the central step. Clean when within this
 # many float64 noise units (16 eps (|f| + 1)); float32 rounding is 1e6 times above.

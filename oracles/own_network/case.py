@@ -3,9 +3,8 @@
 
 Each parameter's gradient is judged by finite differences of your own loss and, given the
 network you meant as a JAX ``reference``, by its exact gradient and by differences of your loss
-with that reference as a control variate (``oracles.control``). The verdict follows
-``oracles.verdict``; a failure gets the diagnosis; each primitive given gets its properties
-(``oracles.primitives``).
+with that reference as a control variate (``control``). The verdict follows ``verdict``; a failure
+gets the diagnosis; each primitive given gets its properties (``oracles.check_primitive``).
 """
 
 from __future__ import annotations
@@ -17,15 +16,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.check import check_gradients, diagnose
-from oracles.diagnosis import Diagnosis
-from oracles.exact import compare_gradients
-from oracles.inputs import Grad, Loss, float64_copies, split
-from oracles.kinds import on_host
-from oracles.optional import missing
-from oracles.report import ALL_PARAMETERS, GradientReport, ParameterReport
-from oracles.tolerances import autodiff_tolerance_for
-from oracles.verdict import VERDICTS, at_least, verdict
+from oracles._engine.arrays import on_host
+from oracles._engine.diagnosis import Diagnosis
+from oracles._engine.inputs import Grad, Loss, float64_copies, split
+from oracles._engine.optional import missing
+from oracles._engine.records import ALL_PARAMETERS, GradientReport, ParameterReport
+from oracles._engine.tolerances import autodiff_tolerance_for
+from oracles.checks.exact import compare_gradients
+from oracles.checks.gradients import check_gradients, diagnose
+from oracles.checks.primitives import PRIMITIVES
+from oracles.own_network.verdict import VERDICTS, at_least, verdict
 
 Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping[str, Any]]]
 
@@ -34,16 +34,16 @@ Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping
 class Case:
     """One network of yours to audit.
 
-    ``loss(params) -> float`` and ``grads(params) -> dict`` (``grads`` None: ``loss`` returns
+    ``loss(params) -> float`` and ``grad(params) -> dict`` (``grad`` None: ``loss`` returns
     ``(value, gradients)``), read as ``check_gradients`` reads them; ``params``: the dict of
     parameter arrays to judge at. ``reference(params) -> scalar``: the network you meant,
-    written in JAX (``oracles.reference.mlp_reference`` builds a perceptron's). ``primitives``:
+    written in JAX (``oracles.mlp_reference`` builds a perceptron's). ``primitives``:
     kind -> your function, or (function, conventions), as ``check_primitive`` takes them.
     ``layers`` and ``examples`` as for ``diagnose``; ``name`` titles the report.
     """
 
     loss: Loss
-    grads: Grad | None
+    grad: Grad | None
     params: Mapping[str, Any]
     _: KW_ONLY
     reference: Callable[[Mapping[str, Any]], Any] | None = None
@@ -55,8 +55,8 @@ class Case:
     def __post_init__(self) -> None:
         if not callable(self.loss):
             raise TypeError(f"Case {self.name!r}: loss must be callable, got {self.loss!r}")
-        if self.grads is not None and not callable(self.grads):
-            raise TypeError(f"Case {self.name!r}: grads must be callable or None")
+        if self.grad is not None and not callable(self.grad):
+            raise TypeError(f"Case {self.name!r}: grad must be callable or None")
         if not isinstance(self.params, Mapping) or not self.params:
             raise TypeError(f"Case {self.name!r}: params must be a non-empty dict of arrays")
         if self.reference is not None and not callable(self.reference):
@@ -66,12 +66,10 @@ class Case:
         reason = missing("properties")
         if reason:
             raise ImportError(f"Case {self.name!r}: checking primitives needs {reason}")
-        from oracles.primitives import KINDS
-
-        unknown = sorted(set(self.primitives) - set(KINDS))
+        unknown = sorted(set(self.primitives) - set(PRIMITIVES))
         if unknown:
             raise ValueError(f"Case {self.name!r}: unknown primitive kinds {unknown}; "
-                             f"expected some of {KINDS}")  # fmt: skip
+                             f"expected some of {PRIMITIVES}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -104,10 +102,10 @@ class CaseAudit:
     judged: list[Judged]
     verdicts: list[ParameterVerdict]
     diagnosis: Diagnosis | None
-    primitives: list[Any] = field(default_factory=list)  # oracles.primitives.PrimitiveReport
+    primitives: list[Any] = field(default_factory=list)  # oracles.checks.primitives.PrimitiveReport
     loss_gap: float | None = None  # |loss - reference| at the point, when a reference is given
     readings: tuple[str, ...] = ()
-    arrays: str = "numpy"  # the parameters' kind (oracles.kinds)
+    arrays: str = "numpy"  # the parameters' kind (oracles._engine.arrays)
     transfers: int = 0  # arrays and values read back from their device for the audit
 
     def worst(self) -> str:
@@ -148,7 +146,7 @@ def _why(own: bool, meant: bool | None, gap: float | None) -> str:
 def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
     """Judge every parameter of ``case`` (see the module's docstring); ``check_options`` go to
     ``check_gradients``."""
-    loss, grad = split(case.loss) if case.grads is None else (case.loss, case.grads)
+    loss, grad = split(case.loss) if case.grad is None else (case.loss, case.grad)
     # CuPy or jax.numpy parameters: every oracle below sees host functions of NumPy points.
     loss, grad, params, kind = on_host(loss, grad, case.params)
     fd = check_gradients(loss, grad, params, seed=seed, **check_options)
@@ -190,7 +188,7 @@ def _reference_gradient(
     case: Case, params: Mapping[str, Any]
 ) -> tuple[float, dict[str, NDArray[np.float64]]]:
     """``reference_gradient`` of the case's reference, its failures named as the case's."""
-    from oracles.reference import reference_gradient
+    from oracles.own_network.meant import reference_gradient
 
     assert case.reference is not None
     try:
@@ -209,8 +207,8 @@ def _against_reference(
     tolerances of the dtype the gradient came in (float32's where the loss is computed with
     float32's precision inside: its gradient is the derivative of a loss that differs from the
     reference by its rounding); and |loss - reference| at the point."""
-    from oracles.control import check_with_control_variate
-    from oracles.reference import jax_modules
+    from oracles.own_network.control import check_with_control_variate
+    from oracles.own_network.meant import jax_modules
 
     jax, _ = jax_modules()
     x = float64_copies(params)
@@ -238,7 +236,7 @@ def _against_reference(
 def _primitives(primitives: Primitives | None) -> list[Any]:
     if not primitives:
         return []
-    from oracles.primitives import check_primitive
+    from oracles.checks.primitives import check_primitive
 
     out = []
     for kind, given in primitives.items():
@@ -260,7 +258,7 @@ def assert_case(case: Case, *, fail_on: str = "wrong", **options: Any) -> CaseAu
     """``audit_case``, raising AssertionError with the report when some verdict is ``fail_on``
     (``wrong`` or ``inexact``) or worse, for use inside a pytest suite."""
     __tracebackhide__ = True
-    from oracles.case_report import terminal
+    from oracles.reports.case import terminal
 
     audit = audit_case(case, **options)
     if audit.fails(fail_on):

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.inputs import split
+from oracles._engine.inputs import split
 
-KINDS = ("numpy", "cupy", "jax")
+ARRAY_KINDS = ("numpy", "cupy", "jax")
 
 
 def kind_name(value: Any) -> str:

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.degenerate import degenerate
-from oracles.differences import random_signs
-from oracles.inputs import Grad, Loss, Point
-from oracles.kinks import Measured, Problem, allowed
-from oracles.precision import LossPrecision, measure_precision
-from oracles.report import ALL_PARAMETERS, ParameterReport, comparisons
-from oracles.tolerances import Tolerance, step_for
+from oracles._engine.degenerate import degenerate
+from oracles._engine.differences import random_signs
+from oracles._engine.inputs import Grad, Loss, Point
+from oracles._engine.kinks import Measured, Problem, allowed
+from oracles._engine.precision import LossPrecision, measure_precision
+from oracles._engine.records import ALL_PARAMETERS, ParameterReport, comparisons
+from oracles._engine.tolerances import Tolerance, step_for
 
 MODES = ("all", "sample", "directional")
 METHODS = ("central", "richardson", "complex_step")
@@ -136,7 +136,7 @@ def problem_for(
     nondet_tol: float = 0.0, given_rtol: bool = False,
 ) -> Problem:  # fmt: skip
     """The shared state of a check at ``x``, where the loss must be finite: the loss's
-    precision there is measured (``oracles.precision``) unless given."""
+    precision there is measured (``oracles._engine.precision``) unless given."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if not nondet_tol >= 0:

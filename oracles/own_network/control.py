@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.report import Comparisons, GradientReport, ParameterReport
-from oracles.tolerances import AUTODIFF_TOLERANCES, EPS64, LOSS_ROUNDING_ULPS, Tolerance
+from oracles._engine.records import Comparisons, GradientReport, ParameterReport
+from oracles._engine.tolerances import AUTODIFF_TOLERANCES, EPS64, LOSS_ROUNDING_ULPS, Tolerance
 
 STEP = 1e-3  # the step along a unit direction, times max(1, the parameter's largest |entry|)
 DIRECTIONS = 4  # random unit directions per parameter
@@ -58,7 +58,7 @@ def check_with_control_variate(
     to the norm of r over the parameter) plus the measured error of dD/dv (the two Richardson
     steps' disagreement and the losses' rounding over the step). ``noise``: the noise
     allowance of one evaluation of ``loss`` along each parameter, where it exceeds float64's
-    rounding (``oracles.precision``, for a loss computed in float32 inside)."""
+    rounding (``oracles._engine.precision``, for a loss computed in float32 inside)."""
     tol = AUTODIFF_TOLERANCES[np.dtype(np.float64)] if tolerance is None else tolerance
     rng = np.random.default_rng(seed)
     x = {k: np.array(v, dtype=np.float64) for k, v in params.items()}

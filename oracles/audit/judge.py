@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
+from oracles._engine.diagnosis import Diagnosis
 from oracles.audit.records import Attribution, Audit, Row, Verdict
-from oracles.diagnosis import Diagnosis
-from oracles.verdict import verdict
+from oracles.own_network.verdict import verdict
 from reference_nn import NETWORKS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.network import build, network

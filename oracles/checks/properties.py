@@ -27,14 +27,10 @@ from hypothesis.errors import NoSuchExample
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
-from oracles.kinds import KINDS as KINDS_OF_ARRAYS
-from oracles.kinds import Kind
+from oracles._engine.arrays import ARRAY_KINDS, Kind
+from oracles.checks.primitives import PRIMITIVES
 
 Array = NDArray[np.float64]
-KINDS = (
-    "softmax", "log_softmax", "cross_entropy", "one_hot", "sigmoid", "tanh", "relu",
-    "leaky_relu", "sigmoid_derivative", "tanh_derivative", "relu_derivative",
-)  # fmt: skip
 SEARCH = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
 
@@ -78,14 +74,14 @@ class PrimitiveReport:
         return "\n".join(lines)
 
 
-Verdict = tuple[str, str] | None  # None: the property holds; else (expected, got)
+Outcome = tuple[str, str] | None  # None: the property holds; else (expected, got)
 
 
 @dataclass(frozen=True)
 class _Property:
     words: str
     inputs: st.SearchStrategy[Any]
-    check: Callable[[Callable[..., Any], Any], Verdict]
+    check: Callable[[Callable[..., Any], Any], Outcome]
 
 
 class _Broke(Exception):
@@ -108,7 +104,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> Array:
     return out
 
 
-def _close(expected: Any, got: Any, rtol: float, atol: float) -> Verdict:
+def _close(expected: Any, got: Any, rtol: float, atol: float) -> Outcome:
     expected, got = np.asarray(expected, np.float64), np.asarray(got, np.float64)
     if got.shape != expected.shape:
         return f"shape {expected.shape}", f"shape {got.shape}"
@@ -117,7 +113,7 @@ def _close(expected: Any, got: Any, rtol: float, atol: float) -> Verdict:
     return np.array2string(expected, precision=12), np.array2string(got, precision=12)
 
 
-def _finite(got: Array) -> Verdict:
+def _finite(got: Array) -> Outcome:
     return None if np.all(np.isfinite(got)) else ("finite values", np.array2string(got))
 
 
@@ -208,7 +204,7 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
         g = DEFINITIONS[base]
         at = (lambda x: g(x)) if c.get("of", "input") == "output" else (lambda x: x)
 
-        def matches(f: Callable[..., Any], x: Array) -> Verdict:
+        def matches(f: Callable[..., Any], x: Array) -> Outcome:
             h = 1e-6
             return _close((g(x + h) - g(x - h)) / (2 * h), _call(f, at(x)), 1e-5, 1e-9)
 
@@ -217,7 +213,7 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
                            matches)]  # fmt: skip
         if base == "relu":
 
-            def at_kink(f: Callable[..., Any], x: Array) -> Verdict:
+            def at_kink(f: Callable[..., Any], x: Array) -> Outcome:
                 d = _call(f, at(x))
                 ok = d.shape == x.shape and bool(np.all((d >= 0) & (d <= 1)))
                 return None if ok else ("values in [0, 1] (the one-sided derivatives)", str(d))
@@ -229,7 +225,7 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
         C = int(c["num_classes"])
         passes = bool(c.get("passes_num_classes", True))
 
-        def one_hot_right(f: Callable[..., Any], y: Array) -> Verdict:
+        def one_hot_right(f: Callable[..., Any], y: Array) -> Outcome:
             expected = np.eye(C)[y].T if axis == 0 else np.eye(C)[y]
             return _close(expected, _call(f, y, C) if passes else _call(f, y), 0.0, 0.0)
 
@@ -246,7 +242,7 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
                                                    else np.eye(Z.shape[axis])[y])  # fmt: skip
             return _call(f, inputs, labels), y
 
-        def log_sum_exp(f: Callable[..., Any], Z: Array) -> Verdict:
+        def log_sum_exp(f: Callable[..., Any], Z: Array) -> Outcome:
             got, y = loss(f, Z)
             picked = Z[y, np.arange(y.size)] if axis == 0 else Z[np.arange(y.size), y]
             expected = np.mean(scipy.special.logsumexp(Z, axis=axis) - picked)
@@ -259,7 +255,7 @@ def _properties(kind: str, c: dict[str, Any]) -> list[_Property]:
             _Property(f"finite, without warnings, for logits up to +-{bound:g}",
                       _logits(axis, bound), lambda f, Z: _finite(loss(f, Z)[0])),
         ]  # fmt: skip
-    raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    raise ValueError(f"unknown kind {kind!r}; expected one of {PRIMITIVES}")
 
 
 def _as_written(fn: Callable[..., Any], kind: Kind) -> Callable[..., Any]:
@@ -275,7 +271,7 @@ def _as_written(fn: Callable[..., Any], kind: Kind) -> Callable[..., Any]:
     return call
 
 
-def _verdict(prop: _Property, fn: Callable[..., Any], x: Any) -> Verdict:
+def _outcome(prop: _Property, fn: Callable[..., Any], x: Any) -> Outcome:
     try:
         return prop.check(fn, x)
     except _Broke as broke:
@@ -283,16 +279,15 @@ def _verdict(prop: _Property, fn: Callable[..., Any], x: Any) -> Verdict:
 
 
 def _breaks(prop: _Property, fn: Callable[..., Any], x: Any) -> bool:
-    return _verdict(prop, fn, x) is not None
+    return _outcome(prop, fn, x) is not None
 
 
-def check_primitive(fn: Callable[..., Any], kind: str, **conventions: Any) -> PrimitiveReport:
-    """Check ``fn`` (a primitive of ``kind``, one of KINDS, written with ``conventions``: see
-    the module's docstring) against its properties; each failure comes with the smallest input
-    hypothesis finds that breaks it."""
+def properties_of(fn: Callable[..., Any], kind: str, **conventions: Any) -> PrimitiveReport:
+    """``fn`` (a primitive of ``kind``, written with ``conventions``: see the module's docstring)
+    against each property of its kind; each failure with the smallest breaking input found."""
     arrays = conventions.pop("arrays", "numpy")
-    if arrays not in KINDS_OF_ARRAYS:
-        raise ValueError(f"arrays={arrays!r}; expected one of {KINDS_OF_ARRAYS}")
+    if arrays not in ARRAY_KINDS:
+        raise ValueError(f"arrays={arrays!r}; expected one of {ARRAY_KINDS}")
     fn = _as_written(fn, Kind(arrays))
     props = _properties(kind, conventions)
     failures = []
@@ -301,15 +296,6 @@ def check_primitive(fn: Callable[..., Any], kind: str, **conventions: Any) -> Pr
             x = find(prop.inputs, partial(_breaks, prop, fn), settings=SEARCH)
         except NoSuchExample:
             continue
-        expected, got = _verdict(prop, fn, x) or ("", "")
+        expected, got = _outcome(prop, fn, x) or ("", "")
         failures.append(PropertyFailure(prop.words, x, expected, got))
     return PrimitiveReport(kind, tuple(p.words for p in props), tuple(failures))
-
-
-def assert_primitive(fn: Callable[..., Any], kind: str, **conventions: Any) -> PrimitiveReport:
-    """``check_primitive``, raising AssertionError with its summary when a property fails."""
-    __tracebackhide__ = True
-    report = check_primitive(fn, kind, **conventions)
-    if not report.passed:
-        raise AssertionError(report.summary())
-    return report

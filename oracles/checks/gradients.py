@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from oracles.diagnosis import Diagnosis, diagnosis_of
-from oracles.exact import compare_gradients
-from oracles.inputs import Grad, Loss, Params, float64_copies, gradient_at
-from oracles.kinds import Kind, prepared
-from oracles.kinks import Problem
-from oracles.measure import MODES, measure, problem_for
-from oracles.precision import LossIgnoresParameters, ignored
-from oracles.report import GradientReport
-from oracles.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
+from oracles._engine.arrays import Kind, prepared
+from oracles._engine.diagnosis import Diagnosis, diagnosis_of
+from oracles._engine.inputs import Grad, Loss, Params, float64_copies, gradient_at
+from oracles._engine.kinks import Problem
+from oracles._engine.measure import MODES, measure, problem_for
+from oracles._engine.precision import LossIgnoresParameters, ignored
+from oracles._engine.records import GradientReport
+from oracles._engine.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
+from oracles.checks.exact import compare_gradients
 
 
 class LowPrecisionGradientWarning(UserWarning):
@@ -60,7 +60,7 @@ def check_gradients(
     ``rtol``/``atol`` default to ``TOLERANCES`` for the dtype the gradient came back in; one
     less precise than float64 raises a LowPrecisionGradientWarning.
 
-    The loss is measured first (``oracles.precision``): one computed with less precision than
+    The loss is measured first (``_engine.precision``): one computed with less precision than
     float64 (float32 inside) is judged with steps and rtol for the noise measured along each
     parameter, and the report says so. A loss that returns another value at the same point
     raises LossNotRepeatable, unless within ``nondet_tol`` (then judged at that noise); one that
@@ -89,7 +89,7 @@ def _check(
     atol: float | None = None,
     nondet_tol: float = 0.0,
 ) -> GradientReport:
-    """``check_gradients`` of host-side ``loss``/``grad`` (``oracles.kinds.on_host``)."""
+    """``check_gradients`` of host-side ``loss``/``grad`` (``oracles._engine.arrays.on_host``)."""
     if mode not in (*MODES, "auto"):
         raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
     x = float64_copies(params)

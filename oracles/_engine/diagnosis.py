@@ -18,16 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.degenerate import degenerate, degenerate_words
-from oracles.inputs import Grad, Loss, Params, float64_copies
-from oracles.measure import measure, problem_for
-from oracles.report import GradientReport, ParameterReport
-from oracles.tolerances import Tolerance
-from oracles.wording import BIAS_SUM, SIGN, TRANSPOSE, l2_words, scale_words
+from oracles._engine.degenerate import degenerate, degenerate_words
+from oracles._engine.inputs import Grad, Loss, Params, float64_copies
+from oracles._engine.measure import measure, problem_for
+from oracles._engine.records import GradientReport, ParameterReport
+from oracles._engine.tolerances import Tolerance
+from oracles._engine.wording import BIAS_SUM, SIGN, TRANSPOSE, l2_words, scale_words
 
-__all__ = ["KINDS", "Defect", "Diagnosis", "diagnosis_of"]
+__all__ = ["DEFECTS", "Defect", "Diagnosis", "diagnosis_of"]
 
-KINDS: dict[str, str] = {
+DEFECTS: dict[str, str] = {
     "sign": "the negative of the right gradient",
     "scale": "a constant multiple of the right gradient",
     "zero": "all zeros where the right gradient is not",
@@ -46,8 +46,8 @@ KINDS: dict[str, str] = {
     "forward": "right for the code's own forward pass, which is not the network described",
     "numerical_guard": "the described network's gradient; the code's own loss has a guard",
 }
-NETWORK_KINDS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
-POINT_KINDS = ("degenerate",)  # said of the point checked, not of the code
+NETWORK_DEFECTS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
+POINT_DEFECTS = ("degenerate",)  # said of the point checked, not of the code
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")
@@ -57,10 +57,10 @@ STRUCTURAL_FLOOR = 1e-2
 
 @dataclass(frozen=True)
 class Defect:
-    """One defect: its ``kind`` (a key of KINDS), the parameters it concerns, a sentence a
+    """One defect: its ``kind`` (a key of DEFECTS), the parameters it concerns, a sentence a
     learner can act on, and what was measured (``value``: the factor or the L2 coefficient;
     ``indices``: the wrong entries; ``layer``: 1-based, as in W1; ``slip``: the key of
-    ``oracles.slips.SLIPS`` for kind ``slip``)."""
+    ``oracles._engine.slips.SLIPS`` for kind ``slip``)."""
 
     kind: str
     parameters: tuple[str, ...]

@@ -23,10 +23,10 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.differences import Estimates, estimates
-from oracles.inputs import Grad, Loss, Point, gradient_at
-from oracles.precision import LossPrecision
-from oracles.tolerances import EPS64, LOSS_ROUNDING_ULPS, RELATIVE_STEPS, Tolerance
+from oracles._engine.differences import Estimates, estimates
+from oracles._engine.inputs import Grad, Loss, Point, gradient_at
+from oracles._engine.precision import LossPrecision
+from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, RELATIVE_STEPS, Tolerance
 
 RETRY_LEVELS = 3  # steps h/8, h/64, h/512 after h
 NEARBY_RADIUS = 32  # nearby points lie 32 central steps away (and 16, to extrapolate)
@@ -163,7 +163,7 @@ class Problem:
     rng: np.random.Generator
     precision: LossPrecision
     given_rtol: bool = False
-    degenerate: tuple[str, ...] = ()  # oracles.degenerate's phrases for x
+    degenerate: tuple[str, ...] = ()  # oracles._engine.degenerate's phrases for x
     on_kink_seen: bool = False
     _nearby: list[tuple[Point, ...]] = field(default_factory=list)
 

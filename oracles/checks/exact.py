@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.report import Comparisons, GradientReport, ParameterReport
-from oracles.tolerances import Tolerance, autodiff_tolerance_for
+from oracles._engine.records import Comparisons, GradientReport, ParameterReport
+from oracles._engine.tolerances import Tolerance, autodiff_tolerance_for
 
 
 def compare_gradients(

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.check import _check
-from oracles.diagnosis import diagnosis_of
-from oracles.inputs import Grad, Loss, Params, float64_copies
-from oracles.kinds import Kind, prepared
-from oracles.report import GradientReport
+from oracles._engine.arrays import Kind, prepared
+from oracles._engine.diagnosis import diagnosis_of
+from oracles._engine.inputs import Grad, Loss, Params, float64_copies
+from oracles._engine.records import GradientReport
+from oracles.checks.gradients import _check
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +116,7 @@ def _at_points(
     seed: int,
     options: dict[str, Any],
 ) -> PointsReport:
-    """The checks of ``check_at_points`` on host-side functions (``oracles.kinds.on_host``)."""
+    """The checks of ``check_at_points`` on host-side functions (``arrays.on_host``)."""
     done: list[tuple[float, int, GradientReport]] = []
     for scale, index, point in points(params, count=count, scales=scales, seed=seed):
         report = _check(loss, grad, point, kind, **options)

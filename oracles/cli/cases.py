@@ -1,16 +1,19 @@
-"""``python -m oracles.audit MODULE:FUNCTION``: audit the Cases that ``FUNCTION()`` returns."""
+"""``python -m oracles MODULE:FUNCTION``: audit the Cases that ``FUNCTION()`` returns, and
+write what is asked. Imports nothing of the five documents (``reference_nn``)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oracles.baseline import load_baseline
-from oracles.case import Case, CaseAudit, audit_cases
-from oracles.outputs import exit_status, write_reports
+from oracles.cli.baseline import load_baseline
+from oracles.cli.outputs import exit_status, write_reports
+from oracles.own_network.case import Case, CaseAudit, audit_cases
 
 
 def load_cases(target: str) -> list[Case]:
@@ -52,7 +55,7 @@ def load_cases(target: str) -> list[Case]:
 def run(args: Any) -> int:
     """Audit ``args.case`` and write what ``args`` asks (--json, --markdown, --plots); the exit
     status: 1 under --fail-on or --baseline when they find something, else 0."""
-    from oracles.case_report import as_json, markdown, plots, terminal
+    from oracles.reports.case import as_json, markdown, plots, terminal
 
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     audits: list[CaseAudit] = audit_cases(load_cases(args.case))
@@ -61,3 +64,52 @@ def run(args: Any) -> int:
     write_reports(args, document, lambda: markdown(audits), lambda folder: plots(audits, folder))
     hit = [a.name for a in audits if args.fail_on and a.fails(args.fail_on)]
     return exit_status(args, 0, hit, document, baseline)
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """--json, --markdown, --plots, --baseline and --fail-on: both audits' commands take them."""
+    parser.add_argument("--json", metavar="PATH", help="write every row as JSON here")
+    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown report here")
+    parser.add_argument("--plots", metavar="DIR", help="write PNG figures here")
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="a JSON from an earlier --json: fail when a row that passed there fails now",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("wrong", "inexact"),
+        help="exit 1 when a derivation audited has this verdict or worse",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m oracles``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m oracles",
+        description="Audit your own networks: each parameter's gradient judged by finite "
+        "differences of your loss and, given the network you meant, by jax.grad of it.",
+    )
+    parser.add_argument(
+        "case",
+        metavar="MODULE:FUNCTION",
+        help="FUNCTION() in MODULE (a module or a .py path) returns an oracles.Case or a list",
+    )
+    add_report_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Audit the cases and write the reports; the exit status (0 ok, 1 a failure under
+    --fail-on or --baseline, 2 an error, said on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_command() -> None:
+    """The ``oracles`` console script: ``main``, then exit with its status."""
+    sys.exit(main())

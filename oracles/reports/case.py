@@ -1,4 +1,5 @@
-"""The reports of your own networks' audit (``oracles.case``): terminal, Markdown, JSON, plots.
+"""The reports of your own networks' audit (``oracles.own_network``): terminal, Markdown,
+JSON, plots.
 
 The JSON's ``results`` rows have the five documents' audit's keys (``network`` is the case's
 name, ``variant`` is ``yours``), so that ``--baseline`` compares them the same way.
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oracles.case import CaseAudit
+from oracles.own_network.case import CaseAudit
 
 ORACLE_WORDS = {
     ("finite_difference", "own_loss"): "finite differences of your loss",

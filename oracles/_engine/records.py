@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles.degenerate import degenerate_words
+from oracles._engine.degenerate import degenerate_words
 
 ALL_PARAMETERS = "(all)"  # the directions over every parameter at once
 TINY = float(np.finfo(np.float64).tiny)
@@ -226,11 +226,11 @@ class GradientReport:
     parameters: tuple[ParameterReport, ...]
     gradient: Mapping[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
     readings: tuple[str, ...] = ()  # how the gradient was read, where not as given
-    arrays: str = "numpy"  # the parameters' kind: numpy, cupy or jax (oracles.kinds)
+    arrays: str = "numpy"  # the parameters' kind: numpy, cupy or jax (oracles._engine.arrays)
     transfers: int = 0  # arrays and numbers read back from the device for the check
-    precision: Any = None  # the loss's measured precision (oracles.precision.LossPrecision)
+    precision: Any = None  # the loss's measured precision (oracles._engine.precision.LossPrecision)
     shape_bugs: tuple[str, ...] = ()  # gradient shapes the user's own update gets wrong
-    degenerate: tuple[str, ...] = ()  # what makes the point degenerate (oracles.degenerate)
+    degenerate: tuple[str, ...] = ()  # what makes the point degenerate (oracles._engine.degenerate)
 
     @property
     def passed(self) -> bool:
@@ -318,7 +318,7 @@ class GradientReport:
 def comparisons(
     measured: list[Any], index: list[int], gradient: list[float], directions: tuple[Any, ...] = ()
 ) -> Comparisons:
-    """Comparisons from a list of ``oracles.kinks.Measured``, their indices, and the gradient
+    """Comparisons from a list of ``kinks.Measured``, their indices, and the gradient
     under test at x along each."""
     limits = [m.limits or (m.numerical,) for m in measured]
 

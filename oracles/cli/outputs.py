@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from oracles.baseline import regressions
+from oracles.cli.baseline import regressions
 
 
 def write_report(path: Path, text: str) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from oracles.degenerate import degenerate
-from oracles.inputs import Params, float64_copies
+from oracles._engine.degenerate import degenerate
+from oracles._engine.inputs import Params, float64_copies
 
 
 def params_like(params: Params, *, scale: float = 10.0) -> st.SearchStrategy[dict[str, Any]]:
@@ -19,7 +19,7 @@ def params_like(params: Params, *, scale: float = 10.0) -> st.SearchStrategy[dic
     and no degenerate point (hypothesis shrinks towards zeros and towards one value in every
     entry: a weight matrix of one value makes its units interchangeable, and of zeros puts every
     unit of its layer on its kink, where a slip can look like another defect:
-    ``oracles.degenerate``)."""
+    ``oracles._engine.degenerate``)."""
     x = float64_copies(params)
     fields = {}
     for name, v in x.items():

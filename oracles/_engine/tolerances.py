@@ -81,8 +81,8 @@ def autodiff_tolerance_for(dtype: DTypeLike) -> Tolerance:
 
 def step_for(method: str, scale: float, rho: float = EPS64) -> float:
     """The finite-difference step for ``method`` at a value of magnitude ``scale``, for a loss
-    whose relative rounding noise is ``rho`` (float64's eps by default; ``oracles.precision``
-    measures it)."""
+    whose relative rounding noise is ``rho`` (float64's eps by default;
+    ``oracles._engine.precision`` measures it)."""
     if method not in RELATIVE_STEPS:
         raise ValueError(f"unknown method {method!r}; expected one of {list(RELATIVE_STEPS)}")
     if method == "complex_step":

@@ -1,0 +1,21 @@
+"""The public checks, what a caller imports (through ``oracles``): ``gradients``
+(check_gradients, assert_gradients, diagnose), ``points`` (check_at_points), ``exact``
+(compare_gradients), ``adapters`` (attributes, gradients_from_update), ``primitives``
+(check_primitive; ``properties`` holds the properties, with hypothesis) and ``strategies``
+(params_like, a hypothesis strategy). The records they return are reached from results; here:
+the warnings and errors a check raises, and its default tolerances.
+"""
+
+from oracles._engine.precision import LossIgnoresParameters, LossNotRepeatable
+from oracles._engine.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
+from oracles.checks.gradients import GradientShapeWarning, LowPrecisionGradientWarning
+
+# What a caller catches, filters or reads the defaults of (the records come with the results).
+__all__ = [
+    "AUTODIFF_TOLERANCES",
+    "TOLERANCES",
+    "GradientShapeWarning",
+    "LossIgnoresParameters",
+    "LossNotRepeatable",
+    "LowPrecisionGradientWarning",
+]
