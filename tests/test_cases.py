@@ -318,7 +318,8 @@ def test_the_users_command_loads_nothing_of_the_five_documents(tmp_path) -> None
         "sys.argv = ['oracles', sys.argv[1]]\n"
         "try:\n    runpy.run_module('oracles', run_name='__main__')\n"
         "except SystemExit as exit:\n"
-        "    loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('reference_nn', 'tqdm'))\n"
+        "    roots = ('reference_nn', 'tqdm')\n"
+        "    loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"
         "    print('LOADED', loaded, 'STATUS', exit.code)\n"
     )
     example = Path(__file__).parents[1] / "examples" / "minimal.py"

@@ -315,6 +315,30 @@ class GradientReport:
         return "\n".join(lines)
 
 
+def compared(
+    analytic: NDArray[np.float64],
+    numerical: NDArray[np.float64],
+    allowed: NDArray[np.float64],
+    **measured: Any,
+) -> Comparisons:
+    """The one builder of ``Comparisons``, for n comparisons (arrays of shape (n,)): the value
+    under test, the right one and the allowance; where ``measured`` does not say otherwise, the
+    gradient under test is ``analytic``, its right range is ``numerical`` alone, a comparison
+    passes within its allowance, one whose right value is not finite is set aside, and none sat
+    on a kink or was measured nearby."""
+    n = analytic.size
+    set_aside = measured.pop("set_aside", ~np.isfinite(numerical))
+    with np.errstate(invalid="ignore"):
+        within = np.abs(analytic - numerical) <= allowed
+    fields: dict[str, Any] = {
+        "index": np.arange(n), "gradient": analytic, "low": numerical, "high": numerical,
+        "passed": within & ~set_aside, "kink": np.zeros(n, bool), "nearby": np.zeros(n, bool),
+    }  # fmt: skip
+    fields.update(measured)
+    return Comparisons(analytic=analytic, numerical=numerical, allowed=allowed,
+                       set_aside=set_aside, **fields)  # fmt: skip
+
+
 def comparisons(
     measured: list[Any], index: list[int], gradient: list[float], directions: tuple[Any, ...] = ()
 ) -> Comparisons:
@@ -325,14 +349,14 @@ def comparisons(
     def array(values: list[Any], dtype: Any = np.float64) -> NDArray[Any]:
         return np.array(values, dtype=dtype)
 
-    return Comparisons(
+    return compared(
+        array([m.analytic for m in measured]),
+        array([m.numerical for m in measured]),
+        array([m.allowed for m in measured]),
         index=array(index, np.intp),
         gradient=array(gradient),
         low=array([min(lim) for lim in limits]),
         high=array([max(lim) for lim in limits]),
-        analytic=array([m.analytic for m in measured]),
-        numerical=array([m.numerical for m in measured]),
-        allowed=array([m.allowed for m in measured]),
         passed=array([m.passed for m in measured], bool),
         set_aside=array([m.set_aside for m in measured], bool),
         kink=array([m.kink for m in measured], bool),

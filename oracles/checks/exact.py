@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles._engine.records import Comparisons, GradientReport, ParameterReport
+from oracles._engine.records import GradientReport, ParameterReport, compared
 from oracles._engine.tolerances import Tolerance, autodiff_tolerance_for
 
 
@@ -46,19 +46,8 @@ def compare_gradients(
         s = r0 if scale is None else np.asarray(scale[name], dtype=np.float64)
         atol_abs = tol.atol * float(np.max(np.abs(s[np.isfinite(s)]), initial=0.0))
         allowed = tol.rtol * np.maximum(np.abs(a), np.abs(r0)) + atol_abs
-        comparisons = Comparisons(
-            index=np.arange(a.size),
-            gradient=a,
-            low=np.where(finite, r, -np.inf),
-            high=np.where(finite, r, np.inf),
-            analytic=a,
-            numerical=r,
-            allowed=allowed,
-            passed=finite & (np.abs(a - r0) <= allowed),
-            set_aside=~finite,
-            kink=np.zeros(a.size, bool),
-            nearby=np.zeros(a.size, bool),
-        )
+        comparisons = compared(a, r, allowed, low=np.where(finite, r, -np.inf),
+                               high=np.where(finite, r, np.inf))  # fmt: skip
         reports.append(ParameterReport(name, np.shape(value), "all", tol.rtol, atol_abs,
                                        comparisons))  # fmt: skip
     return GradientReport(oracle, "autodiff", "all", str(dtype), tuple(reports), gradient)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles._engine.records import Comparisons, GradientReport, ParameterReport
+from oracles._engine.records import GradientReport, ParameterReport, compared
 from oracles._engine.tolerances import AUTODIFF_TOLERANCES, EPS64, LOSS_ROUNDING_ULPS, Tolerance
 
 STEP = 1e-3  # the step along a unit direction, times max(1, the parameter's largest |entry|)
@@ -89,20 +89,7 @@ def check_with_control_variate(
             n.append(ni)
             allowed.append(tol.rtol * max(abs(ai), abs(ni)) + atol + error)
         a_, n_, allowed_ = np.array(a), np.array(n), np.array(allowed)
-        comparisons = Comparisons(
-            index=np.arange(directions),
-            gradient=a_,
-            low=n_,
-            high=n_,
-            analytic=a_,
-            numerical=n_,
-            allowed=allowed_,
-            passed=np.abs(a_ - n_) <= allowed_,
-            set_aside=~np.isfinite(n_),
-            kink=np.zeros(directions, bool),
-            nearby=np.zeros(directions, bool),
-            directions=tuple(alongs),
-        )
+        comparisons = compared(a_, n_, allowed_, directions=tuple(alongs))
         reports.append(ParameterReport(name, value.shape, "directional", tol.rtol, atol,
                                        comparisons))  # fmt: skip
     gradient = {k: np.asarray(v, dtype=np.float64) for k, v in analytic.items()}
