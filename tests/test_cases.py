@@ -440,3 +440,26 @@ def test_primitives_without_the_properties_extra_are_refused_naming_it(monkeypat
         Case(lambda p: 0.0, None, params, primitives={"relu": np.abs})
     with pytest.raises(ImportError, match=f"check_primitive checks properties.*{install}"):
         oracles.check_primitive(np.abs, "relu")  # the name imports; the call says what is missing
+
+
+def test_jax_float64_is_scoped_the_users_process_is_left_as_found() -> None:
+    """The reference is differentiated in float64, and JAX's setting is left as it was."""
+    import jax
+    import jax.numpy as jnp
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        rng = np.random.default_rng(5)
+        X, y = rng.standard_normal((4, 6)), rng.integers(0, 3, 6)
+        params = {"W1": rng.standard_normal((3, 4)), "b1": np.zeros((3, 1))}
+        value, grads = reference_gradient(mlp_reference(X, y), params)
+        assert grads["W1"].dtype == np.float64 and np.isfinite(value)
+        # in float32 the loss would carry only 7 digits: this one matches float64's to 1e-12
+        Z = params["W1"] @ X + params["b1"]
+        logp = Z - Z.max(axis=0) - np.log(np.exp(Z - Z.max(axis=0)).sum(axis=0))
+        assert abs(value + logp[y, np.arange(6)].mean()) < 1e-12
+        assert not jax.config.jax_enable_x64
+        assert jnp.ones(1).dtype == jnp.float32
+    finally:
+        jax.config.update("jax_enable_x64", before)

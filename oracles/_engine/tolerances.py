@@ -60,23 +60,30 @@ RELATIVE_STEPS: dict[str, float] = {
 LOSS_ROUNDING_ULPS = 16.0
 
 
-def tolerance_for(dtype: DTypeLike) -> Tolerance:
-    """The tolerance for a gradient of ``dtype`` (a floating dtype in TOLERANCES)."""
-    key = np.dtype(dtype)
-    if key not in TOLERANCES:
-        raise TypeError(f"no tolerance for dtype {key}; expected one of {list(TOLERANCES)}")
-    return TOLERANCES[key]
+def tolerance_for(
+    dtype: DTypeLike, rtol: float | None = None, atol: float | None = None
+) -> Tolerance:
+    """The tolerance for a gradient of ``dtype`` (a floating dtype in TOLERANCES), with ``rtol``
+    and ``atol`` where the caller gives them."""
+    return _chosen(TOLERANCES, dtype, rtol, atol)
 
 
-def autodiff_tolerance_for(dtype: DTypeLike) -> Tolerance:
+def autodiff_tolerance_for(
+    dtype: DTypeLike, rtol: float | None = None, atol: float | None = None
+) -> Tolerance:
     """The tolerance against an exact gradient for a gradient of ``dtype`` (atol relative to
-    the parameter's largest reference entry)."""
+    the parameter's largest reference entry), with ``rtol`` and ``atol`` where given."""
+    return _chosen(AUTODIFF_TOLERANCES, dtype, rtol, atol)
+
+
+def _chosen(
+    table: dict[np.dtype[Any], Tolerance], dtype: DTypeLike, rtol: float | None, atol: float | None
+) -> Tolerance:
     key = np.dtype(dtype)
-    if key not in AUTODIFF_TOLERANCES:
-        raise TypeError(
-            f"no tolerance for dtype {key}; expected one of {list(AUTODIFF_TOLERANCES)}"
-        )
-    return AUTODIFF_TOLERANCES[key]
+    if key not in table:
+        raise TypeError(f"no tolerance for dtype {key}; expected one of {list(table)}")
+    found = table[key]
+    return Tolerance(found.rtol if rtol is None else rtol, found.atol if atol is None else atol)
 
 
 def step_for(method: str, scale: float, rho: float = EPS64) -> float:

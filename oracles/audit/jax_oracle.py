@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.records import GradientReport
 from oracles.checks.exact import compare_gradients
-from oracles.own_network.meant import jax_modules
+from oracles.own_network.meant import float64, jax_modules
 from reference_nn import vectorized
 from reference_nn.network import Network
 
@@ -59,18 +59,19 @@ def jax_gradients(
     X has shape (784, m), examples as columns; y holds m integer labels.
     """
     jax, jnp = jax_modules()
-    net.check_params(dict(params))
-    net.check_inputs(X)
-    net.check_labels(X, y)
-    p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
-    Xj, yj = jnp.asarray(X, dtype=jnp.float64), jnp.asarray(y)
-    if formulation == "own_forward":
-        grads = jax.grad(lambda q: vectorized.loss(q, Xj, yj, net.recipe))(p)
-    elif formulation == "independent":
-        grads = jax.grad(independent_loss(net))(p, Xj, yj)
-    else:
-        raise ValueError(f"unknown formulation {formulation!r}; expected one of {FORMULATIONS}")
-    return {k: np.asarray(grads[k], dtype=np.float64) for k in params}
+    with float64():
+        net.check_params(dict(params))
+        net.check_inputs(X)
+        net.check_labels(X, y)
+        p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
+        Xj, yj = jnp.asarray(X, dtype=jnp.float64), jnp.asarray(y)
+        if formulation == "own_forward":
+            grads = jax.grad(lambda q: vectorized.loss(q, Xj, yj, net.recipe))(p)
+        elif formulation == "independent":
+            grads = jax.grad(independent_loss(net))(p, Xj, yj)
+        else:
+            raise ValueError(f"unknown formulation {formulation!r}; expected one of {FORMULATIONS}")
+        return {k: np.asarray(grads[k], dtype=np.float64) for k in params}
 
 
 def check_against_jax(

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles._engine.records import GradientReport, ParameterReport, compared
-from oracles._engine.tolerances import Tolerance, autodiff_tolerance_for
+from oracles._engine.tolerances import autodiff_tolerance_for
 
 
 def compare_gradients(
@@ -30,8 +30,7 @@ def compare_gradients(
     ``analytic`` unless given. Entries whose reference is not finite are set aside.
     """
     dtype = min((np.asarray(g).dtype for g in analytic.values()), key=lambda d: np.finfo(d).bits)
-    table = autodiff_tolerance_for(dtype)
-    tol = Tolerance(table.rtol if rtol is None else rtol, table.atol if atol is None else atol)
+    tol = autodiff_tolerance_for(dtype, rtol, atol)
     reports = []
     gradient = {}
     for name, value in analytic.items():

@@ -19,7 +19,7 @@ from oracles._engine.kinks import Problem
 from oracles._engine.measure import MODES, measure, problem_for
 from oracles._engine.precision import LossIgnoresParameters, ignored
 from oracles._engine.records import GradientReport
-from oracles._engine.tolerances import Tolerance, autodiff_tolerance_for, tolerance_for
+from oracles._engine.tolerances import autodiff_tolerance_for, tolerance_for
 from oracles.checks.exact import compare_gradients
 
 
@@ -102,8 +102,7 @@ def _check(
             LowPrecisionGradientWarning,
             stacklevel=3,
         )
-    table = tolerance_for(dtype)
-    tol = Tolerance(table.rtol if rtol is None else rtol, table.atol if atol is None else atol)
+    tol = tolerance_for(dtype, rtol, atol)
     if mode == "auto":
         mode = "all" if sum(v.size for v in x.values()) <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)

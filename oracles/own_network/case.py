@@ -208,7 +208,7 @@ def _against_reference(
     float32's precision inside: its gradient is the derivative of a loss that differs from the
     reference by its rounding); and |loss - reference| at the point."""
     from oracles.own_network.control import check_with_control_variate
-    from oracles.own_network.meant import jax_modules
+    from oracles.own_network.meant import float64, jax_modules
 
     jax, _ = jax_modules()
     x = float64_copies(params)
@@ -224,7 +224,8 @@ def _against_reference(
     evaluate = jax.jit(case.reference)  # traceable: jax.grad has just traced it
 
     def reference_value(p: Mapping[str, Any]) -> float:
-        return float(evaluate(p))
+        with float64():
+            return float(evaluate(p))
 
     control = check_with_control_variate(loss, reference_value, fd.gradient, shaped, x,
                                          tolerance=tol, seed=seed, noise=noise)  # fmt: skip

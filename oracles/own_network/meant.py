@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any
 
@@ -24,15 +25,21 @@ Reference = Callable[[Mapping[str, Any]], Any]
 
 
 def jax_modules() -> tuple[ModuleType, ModuleType]:
-    """(jax, jax.numpy), with float64 enabled: a reference is exact only in float64."""
+    """(jax, jax.numpy), or an ImportError naming the extra that installs them."""
     try:
         jax = importlib.import_module("jax")
     except ImportError as exc:
         raise ImportError(
             f"a reference network needs JAX ({exc}); pip install 'reference-nn[jax]'"
         ) from exc
-    jax.config.update("jax_enable_x64", True)
     return jax, importlib.import_module("jax.numpy")
+
+
+def float64() -> AbstractContextManager[Any]:
+    """JAX in float64 inside the block only (a reference is exact only in float64); the
+    process's own setting is left as it was found."""
+    jax, _ = jax_modules()
+    return jax.enable_x64(True)  # type: ignore[no-any-return]
 
 
 def reference_gradient(
@@ -41,9 +48,10 @@ def reference_gradient(
     """(value, gradient) of ``reference`` at ``params`` by ``jax.value_and_grad``, in float64,
     each gradient of its parameter's shape."""
     jax, jnp = jax_modules()
-    p = {k: jnp.asarray(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
-    value, grads = jax.value_and_grad(lambda q: jnp.asarray(reference(q)).reshape(()))(p)
-    return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in params}
+    with float64():
+        p = {k: jnp.asarray(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+        value, grads = jax.value_and_grad(lambda q: jnp.asarray(reference(q)).reshape(()))(p)
+        return float(value), {k: np.asarray(grads[k], dtype=np.float64) for k in params}
 
 
 def _layers(params: Mapping[str, Any]) -> list[tuple[str, str]]:
