@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oracles import Case, assert_case, audit_case
+from oracles import Case, assert_case, audit_case, compare_gradients
 from oracles.audit.__main__ import main
 from oracles.cli.cases import load_cases
 from oracles.own_network.control import check_with_control_variate
@@ -92,9 +92,11 @@ def test_the_example_module_gets_correct_inexact_and_wrong(example_run) -> None:
     assert status == 1 and "--fail-on wrong: no ReLU mask\n" in out
     assert "# Gradient audit of your networks" in (folder / "a.md").read_text()
     pngs = sorted(p.name for p in (folder / "plots").iterdir())
-    assert len(pngs) == 3 and all(
-        (folder / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs
-    )
+    # the heat map of every case, and each parameter your loss's differences fail
+    assert {"relative_errors.png", "no_ReLU_mask_yours_W1.png", "no_ReLU_mask_yours_b1.png"} <= set(
+        pngs
+    ) and not any("as_written" in p for p in pngs)
+    assert all((folder / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
 
 
 def _module(folder: Path, name: str, body: str) -> str:
@@ -139,7 +141,7 @@ def test_without_a_reference_the_verdict_is_correct_or_wrong() -> None:
         case = _net_case(slip=slip)
         plain = Case(case.loss, None, case.params, name="net")
         audit = audit_case(plain)
-        assert {j.oracle for j in audit.judged} == {"finite_difference"}
+        assert {r.oracle for r in audit.rows} == {"finite_difference"}
         assert {v.verdict for v in audit.verdicts} == (
             {"correct", "wrong"} if slip else {"correct"}
         )
@@ -403,7 +405,7 @@ def test_a_float32_gradient_is_judged_at_float32_tolerances_by_every_oracle() ->
     with pytest.warns(LowPrecisionGradientWarning, match="float32"):
         audit = audit_case(single)
     assert {v.verdict for v in audit.verdicts} == {"correct"}
-    assert {j.report.rtol for j in audit.judged if j.oracle == "jax"} == {2e-3}
+    assert {r.report.rtol for r in audit.rows if r.oracle == "jax"} == {2e-3}
 
 
 def test_a_reference_that_raises_or_cannot_be_differentiated_is_named() -> None:
@@ -463,3 +465,37 @@ def test_jax_float64_is_scoped_the_users_process_is_left_as_found() -> None:
         assert jnp.ones(1).dtype == jnp.float32
     finally:
         jax.config.update("jax_enable_x64", before)
+
+
+def test_the_heat_map_labels_missing_parameters_and_draws_the_pass_threshold(tmp_path) -> None:
+    """A parameter one network lacks is a cell labelled 'none'; each rtol of a panel is a line
+    on its colour bar; a failing cell is marked x."""
+    from oracles._engine.records import Row
+    from oracles.reports.plots import heatmaps, pyplot
+
+    plt = pyplot()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3, 5)), rng.integers(0, 2, 5)
+    small = {"W1": rng.standard_normal((2, 3)), "b1": np.zeros((2, 1))}
+    big = {**small, "W2": rng.standard_normal((2, 2)), "b2": np.zeros((2, 1))}
+    rows = []
+    for name, params in (("small", small), ("big", big)):
+        meant = mlp_reference(X, y, examples="columns")
+        grads = reference_gradient(meant, params)[1]
+        grads["W1"] = 1.1 * grads["W1"] if name == "big" else grads["W1"]
+        report = compare_gradients(grads, reference_gradient(meant, params)[1], oracle="jax")
+        rows += [Row(name, "yours", "", "jax", "reference", p) for p in report.parameters]
+    closed = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plt, "close", closed.append)
+        heatmaps(rows, ["small", "big"], ["W1", "b1", "W2", "b2"],
+                 [("jax", "reference", "jax")], ["yours"], tmp_path, plt)  # fmt: skip
+    fig = closed[0]
+    image_ax, bar_ax = fig.axes
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in image_ax.texts}  # fmt: skip
+    assert texts[0, 2] == texts[0, 3] == "none" and "none" not in texts[1, 2]
+    assert texts[1, 0].endswith(" x") and not texts[0, 0].endswith(" x")
+    lines = [ln.get_ydata()[0] for ln in bar_ax.lines]
+    assert lines == [pytest.approx(np.log10(1e-10))]
+    plt.close(fig)

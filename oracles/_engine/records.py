@@ -315,6 +315,38 @@ class GradientReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, eq=False)
+class Row:
+    """One oracle's judgement of one parameter, for one network, variant and style: the
+    check's own record, and where it was made. Both audits' reports are written from rows
+    (your own network's: ``network`` is the case's name, ``variant`` ``yours``, no style)."""
+
+    network: str
+    variant: str
+    style: str
+    oracle: str
+    formulation: str
+    report: ParameterReport
+
+    @property
+    def parameter(self) -> str:
+        return self.report.name
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+    @property
+    def max_relative_error(self) -> float:
+        return self.report.max_relative_error
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as the JSON's ``results`` list gives it."""
+        where = {"network": self.network, "variant": self.variant, "style": self.style,
+                 "oracle": self.oracle, "formulation": self.formulation}  # fmt: skip
+        return {**where, **self.report.as_json()}
+
+
 def compared(
     analytic: NDArray[np.float64],
     numerical: NDArray[np.float64],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from oracles.audit.records import Audit, Row
+from oracles._engine.records import Row
+from oracles.audit.records import Audit
 from reference_nn import NETWORKS
 from reference_nn.spec import Departure, NetworkSpec
 

@@ -23,7 +23,8 @@ import numpy as np
 import threadpoolctl
 
 from oracles._engine.diagnosis import Diagnosis
-from oracles.audit.records import Attribution, Audit, Row, Verdict
+from oracles._engine.records import Row
+from oracles.audit.records import Attribution, Audit, Verdict
 from oracles.own_network.verdict import verdict
 from reference_nn import NETWORKS
 from reference_nn.allocator import keep_freed_memory

@@ -1,5 +1,5 @@
 """The audit's records: what it measured, one dataclass per kind of measurement; a gradient
-row refers to the check's own ``ParameterReport``."""
+row (``Row``, shared with your own networks' audit) refers to the check's own record."""
 
 from __future__ import annotations
 
@@ -8,43 +8,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from oracles._engine.diagnosis import Diagnosis
-from oracles._engine.records import ParameterReport
+from oracles._engine.records import Row
 from oracles._engine.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
 
 EXAMPLES = 64
 DIRECTIONS = 16
 MAX_COORDINATES = 8_000
-
-
-@dataclass(frozen=True, eq=False)
-class Row:
-    """One oracle's judgement of one parameter, for one network, variant and style: the
-    check's own record, and where it was made."""
-
-    network: str
-    variant: str
-    style: str
-    oracle: str
-    formulation: str
-    report: ParameterReport
-
-    @property
-    def parameter(self) -> str:
-        return self.report.name
-
-    @property
-    def passed(self) -> bool:
-        return self.report.passed
-
-    @property
-    def max_relative_error(self) -> float:
-        return self.report.max_relative_error
-
-    def as_json(self) -> dict[str, Any]:
-        """The row as the JSON's ``results`` list gives it."""
-        where = {"network": self.network, "variant": self.variant, "style": self.style,
-                 "oracle": self.oracle, "formulation": self.formulation}  # fmt: skip
-        return {**where, **self.report.as_json()}
 
 
 @dataclass(frozen=True)

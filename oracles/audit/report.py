@@ -8,11 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from oracles._engine.diagnosis import Diagnosis
+from oracles._engine.records import Row
 from oracles.audit.findings import findings
-from oracles.audit.records import Audit, Row, Verdict
+from oracles.audit.records import Audit, Verdict
+from oracles.reports.plots import failures, heatmaps, pyplot
+from oracles.reports.text import aligned, markdown_table
 from reference_nn import NETWORKS, VARIANTS
 
 ORACLE_COLUMNS = (
@@ -119,13 +120,9 @@ def terminal(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
     columns = ["variant", "param"] + [label for *_, label in _columns(audit)]
     out: list[str] = []
     for name in found:
-        body = table(audit, name)
-        widths = [max(len(r[i]) for r in [columns, *body]) for i in range(len(columns))]
         out.append(_heading(name))
         out.append(f"  finite differences: mode {audit.modes[name]}")
-        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-        for row in body:
-            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        out += aligned(columns, table(audit, name), indent="  ")
         out.extend("  " + line for line in _finding_lines(found[name]))
         out.append("")
     out.append(summary(audit, found))
@@ -209,10 +206,7 @@ def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
             f"Finite differences: mode {audit.modes[name]}.",
             "",
         ]
-        out.append("| " + " | ".join(labels) + " |")
-        out.append("|" + "---|" * len(labels))
-        for row in table(audit, name):
-            out.append("| " + " | ".join(row) + " |")
+        out += markdown_table(labels, table(audit, name))
         out += ["", f"- **Reference**: {entry['reference']}"]
         if not entry["published"]:
             out.append("- **Published**: every gradient and probed property passes.")
@@ -232,79 +226,18 @@ def markdown(audit: Audit, found: dict[str, dict[str, Any]]) -> str:
 
 
 def plots(audit: Audit, found: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
-    """A heat map of relative errors per parameter and document, per variant, and for
-    each failing parameter the analytic against the numerical gradient; returns the PNGs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """A heat map of relative errors per parameter and document, per oracle and variant, and
+    for each failing published parameter (vectorised style) the analytic against the numerical
+    gradient; returns the PNGs."""
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
     names = list(found)
     params = sorted(
         {p for n in names for p in NETWORKS[n].parameter_names}, key=lambda p: (p[1:], p[0])
     )
-    panels = [
-        (oracle, formulation, label)
-        for oracle, formulation, label in ORACLE_COLUMNS
-        if _select(audit.rows, oracle=oracle, formulation=formulation or "")
-    ]
-    size = (5.5 * len(VARIANTS), (0.5 * len(names) + 1.5) * len(panels))
-    fig, axes = plt.subplots(len(panels), len(VARIANTS), figsize=size, squeeze=False)
-    for row, (oracle, formulation, label) in enumerate(panels):
-        for ax, variant in zip(axes[row], VARIANTS, strict=True):
-            grid = np.full((len(names), len(params)), np.nan)
-            for i, name in enumerate(names):
-                for j, param in enumerate(params):
-                    rows = _select(
-                        audit.rows, network=name, variant=variant, parameter=param,
-                        oracle=oracle, formulation=formulation or "",
-                    )  # fmt: skip
-                    if rows:
-                        grid[i, j] = max(r.max_relative_error for r in rows)
-            logs = np.log10(np.maximum(grid, 1e-17))
-            image = ax.imshow(logs, vmin=-16, vmax=1, cmap="viridis")
-            ax.set_xticks(range(len(params)), params)
-            ax.set_yticks(range(len(names)), names)
-            ax.set_title(f"{label}, {variant}: log10 max relative error", fontsize=9)
-            for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
-                ax.text(j, i, f"{logs[i, j]:.0f}", ha="center", va="center", color="w", fontsize=7)
-            fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
-    path = folder / "relative_errors.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
-    written.extend(_scatter_failures(audit, folder, plt))
-    return written
-
-
-def _scatter_failures(audit: Audit, folder: Path, plt: Any) -> list[Path]:
-    """For each failing published parameter, the analytic against the numerical values that
-    finite differences compared (vectorised style)."""
-    written: list[Path] = []
-    failing = [
-        r for r in audit.rows
-        if r.variant == "published" and r.style == "vectorized"
-        and r.oracle == "finite_difference" and not r.passed
-    ]  # fmt: skip
-    for row in failing:
-        c = row.report.comparisons
-        numerical, analytic = c.numerical[c.judged], c.analytic[c.judged]
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.scatter(numerical, analytic, s=8)
-        low = float(min(numerical.min(), analytic.min()))
-        high = float(max(numerical.max(), analytic.max()))
-        ax.plot([low, high], [low, high], "k--", lw=0.8, label="analytic = numerical")
-        what = "directional derivatives" if row.report.mode == "directional" else "coordinates"
-        ax.set_xlabel(f"numerical (finite differences, {what})")
-        ax.set_ylabel("analytic (published backward)")
-        ax.set_title(f"{row.network} published: {row.parameter}")
-        ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        path = folder / f"{row.network}_published_{row.parameter}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-    return written
+    panels = [(oracle, formulation or "", label) for oracle, formulation, label in ORACLE_COLUMNS
+              if _select(audit.rows, oracle=oracle, formulation=formulation or "")]  # fmt: skip
+    written = [heatmaps(audit.rows, names, params, panels, VARIANTS, folder, plt)]
+    failing = [r for r in audit.rows if r.variant == "published" and r.style == "vectorized"
+               and r.oracle == "finite_difference"]  # fmt: skip
+    return written + failures(failing, folder, plt)

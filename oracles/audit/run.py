@@ -18,7 +18,7 @@ import numpy as np
 
 from oracles import check_gradients, compare_gradients
 from oracles._engine.optional import missing
-from oracles._engine.records import ALL_PARAMETERS, GradientReport
+from oracles._engine.records import ALL_PARAMETERS, GradientReport, Row
 from oracles.audit.judge import Training, decide
 from oracles.audit.network_diagnosis import diagnose_network
 from oracles.audit.records import (
@@ -29,7 +29,6 @@ from oracles.audit.records import (
     Audit,
     Consistency,
     Probe,
-    Row,
 )
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason

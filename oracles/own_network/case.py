@@ -20,12 +20,21 @@ from oracles._engine.arrays import on_host
 from oracles._engine.diagnosis import Diagnosis
 from oracles._engine.inputs import Grad, Loss, float64_copies, split
 from oracles._engine.optional import missing
-from oracles._engine.records import ALL_PARAMETERS, GradientReport, ParameterReport
+from oracles._engine.records import ALL_PARAMETERS, GradientReport, Row
 from oracles._engine.tolerances import autodiff_tolerance_for
 from oracles.checks.exact import compare_gradients
 from oracles.checks.gradients import check_gradients, diagnose
 from oracles.checks.primitives import PRIMITIVES
 from oracles.own_network.verdict import VERDICTS, at_least, verdict
+from oracles.reports.text import aligned
+
+# The columns of a case's table, and each oracle's words.
+TABLE = ("param", "oracle", "max rel err", "resolution", "result", "verdict")
+ORACLE_WORDS = {
+    ("finite_difference", "own_loss"): "finite differences of your loss",
+    ("finite_difference", "control_variate"): "your loss, reference as control variate",
+    ("jax", "reference"): "jax.grad of the network you meant",
+}
 
 Primitives = Mapping[str, Callable[..., Any] | tuple[Callable[..., Any], Mapping[str, Any]]]
 
@@ -73,16 +82,6 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Judged:
-    """One oracle's judgement of one parameter: ``oracle`` is ``finite_difference`` or
-    ``jax``; ``formulation`` says of what (``own_loss``, ``control_variate``, ``reference``)."""
-
-    oracle: str
-    formulation: str
-    report: ParameterReport
-
-
-@dataclass(frozen=True)
 class ParameterVerdict:
     """The verdict on one parameter and the errors behind it."""
 
@@ -99,7 +98,7 @@ class CaseAudit:
     """Everything measured on one Case."""
 
     name: str
-    judged: list[Judged]
+    rows: list[Row]  # one per parameter and oracle (its network the case's name)
     verdicts: list[ParameterVerdict]
     diagnosis: Diagnosis | None
     primitives: list[Any] = field(default_factory=list)  # oracles.checks.primitives.PrimitiveReport
@@ -124,6 +123,40 @@ class CaseAudit:
         """The verdict: true only when every parameter is ``correct`` and every primitive
         holds its properties (``fails(threshold)`` for a laxer bar)."""
         return self.worst() == "correct"
+
+    def table(self) -> list[tuple[str, ...]]:
+        """One row of TABLE's columns per parameter and oracle."""
+        verdicts = {v.parameter: v.verdict for v in self.verdicts}
+        return [(r.parameter, ORACLE_WORDS[r.oracle, r.formulation], f"{r.max_relative_error:.1e}",
+                 f"{r.report.resolution:.0e}", "ok" if r.passed else "FAILS",
+                 verdicts.get(r.parameter, "")) for r in self.rows]  # fmt: skip
+
+    def notes(self) -> list[str]:
+        """The verdicts and why, the loss's distance from the reference, how the gradient was
+        read, the arrays' kind, the diagnosis and each primitive's properties: one line each."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for v in self.verdicts:
+            groups.setdefault((v.verdict, v.why), []).append(v.parameter)
+        out = [f"{', '.join(names)}: {found}: {why}" for (found, why), names in groups.items()]
+        if self.loss_gap is not None:
+            out.append(f"|your loss - the reference| at the point: {self.loss_gap:.3g}")
+        out += [f"read: {note}" for note in self.readings]
+        if self.arrays != "numpy":
+            out.append(f"{self.arrays} arrays: your functions got float64 copies on their "
+                       f"device; {self.transfers} arrays or values read back")  # fmt: skip
+        if self.diagnosis is not None and not self.diagnosis.correct:
+            out += [f"diagnosis: [{d.kind}] {', '.join(d.parameters)}: {d.detail}"
+                    for d in self.diagnosis.defects]  # fmt: skip
+        for p in self.primitives:
+            out += p.summary().splitlines()
+        return out
+
+    def __str__(self) -> str:
+        """The table, then ``name: worst verdict`` and the notes."""
+        lines = aligned(TABLE, self.table())
+        return "\n".join(
+            [*lines, f"{self.name}: {self.worst()}", *(f"  {n}" for n in self.notes())]
+        )
 
 
 def _why(own: bool, meant: bool | None, gap: float | None) -> str:
@@ -150,8 +183,7 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
     # CuPy or jax.numpy parameters: every oracle below sees host functions of NumPy points.
     loss, grad, params, kind = on_host(loss, grad, case.params)
     fd = check_gradients(loss, grad, params, seed=seed, **check_options)
-    judged = [Judged("finite_difference", "own_loss", p) for p in fd.parameters
-              if p.name != ALL_PARAMETERS]  # fmt: skip
+    judged = _rows(case, "finite_difference", "own_loss", fd)
     trusted_fn = None
     gap = None
     if case.reference is not None:
@@ -163,7 +195,7 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
 
     verdicts = []
     for name in case.params:
-        mine = [j for j in judged if j.report.name == name]
+        mine = [j for j in judged if j.parameter == name]
         own = all(j.report.passed for j in mine if j.oracle == "finite_difference")
         meant_rows = [j for j in mine if j.oracle == "jax"]
         meant = all(j.report.passed for j in meant_rows) if meant_rows else None
@@ -184,6 +216,13 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
                      fd.readings, kind.name, kind.reads)  # fmt: skip
 
 
+def _rows(case: Case, oracle: str, formulation: str, report: GradientReport) -> list[Row]:
+    """One row per parameter of ``report`` (``oracle`` is ``finite_difference`` or ``jax``;
+    ``formulation`` says of what: ``own_loss``, ``control_variate`` or ``reference``)."""
+    return [Row(case.name, "yours", "", oracle, formulation, p) for p in report.parameters
+            if p.name != ALL_PARAMETERS]  # fmt: skip
+
+
 def _reference_gradient(
     case: Case, params: Mapping[str, Any]
 ) -> tuple[float, dict[str, NDArray[np.float64]]]:
@@ -202,7 +241,7 @@ def _reference_gradient(
 
 def _against_reference(
     case: Case, loss: Loss, params: Mapping[str, Any], fd: GradientReport, seed: int
-) -> tuple[list[Judged], float]:
+) -> tuple[list[Row], float]:
     """The judgements by ``jax.grad`` of the reference and by the control variate, at the
     tolerances of the dtype the gradient came in (float32's where the loss is computed with
     float32's precision inside: its gradient is the derivative of a loss that differs from the
@@ -229,8 +268,8 @@ def _against_reference(
 
     control = check_with_control_variate(loss, reference_value, fd.gradient, shaped, x,
                                          tolerance=tol, seed=seed, noise=noise)  # fmt: skip
-    judged = [Judged("jax", "reference", p) for p in exact.parameters]
-    judged += [Judged("finite_difference", "control_variate", p) for p in control.parameters]
+    judged = _rows(case, "jax", "reference", exact)
+    judged += _rows(case, "finite_difference", "control_variate", control)
     return judged, abs(float(loss(float64_copies(params))) - value)
 
 
@@ -259,9 +298,7 @@ def assert_case(case: Case, *, fail_on: str = "wrong", **options: Any) -> CaseAu
     """``audit_case``, raising AssertionError with the report when some verdict is ``fail_on``
     (``wrong`` or ``inexact``) or worse, for use inside a pytest suite."""
     __tracebackhide__ = True
-    from oracles.reports.case import terminal
-
     audit = audit_case(case, **options)
     if audit.fails(fail_on):
-        raise AssertionError(terminal([audit]))
+        raise AssertionError(str(audit))
     return audit
