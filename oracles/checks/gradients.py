@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -68,39 +69,17 @@ def check_gradients(
     ``bool(report)`` is the verdict.
     """
     loss, grad, params, kind = prepared("check_gradients", loss, grad, params)
-    return _check(loss, grad, params, kind, mode=mode, method=method, samples=samples,
-                  directions=directions, max_coordinates=max_coordinates, seed=seed, rtol=rtol,
-                  atol=atol, nondet_tol=nondet_tol)  # fmt: skip
-
-
-def _check(
-    loss: Loss,
-    grad: Grad,
-    params: Params,
-    kind: Kind,
-    *,
-    mode: str = "auto",
-    method: str = "central",
-    samples: int = 32,
-    directions: int = 16,
-    max_coordinates: int = 16_000,
-    seed: int | np.random.Generator = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
-    nondet_tol: float = 0.0,
-) -> GradientReport:
-    """``check_gradients`` of host-side ``loss``/``grad`` (``oracles._engine.arrays.on_host``)."""
     if mode not in (*MODES, "auto"):
         raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
     x = float64_copies(params)
     analytic, dtype, readings, shape_bugs = gradient_at(grad, x)
     for bug in shape_bugs:
-        warnings.warn(f"shape bug: {bug}", GradientShapeWarning, stacklevel=3)
+        warnings.warn(f"shape bug: {bug}", GradientShapeWarning, stacklevel=2)
     if dtype != np.float64:
         warnings.warn(
             f"the gradient came back in {dtype}; it is judged with {dtype} tolerances",
             LowPrecisionGradientWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
     tol = tolerance_for(dtype, rtol, atol)
     if mode == "auto":
@@ -113,6 +92,12 @@ def _check(
     return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
                           readings, kind.name, kind.reads, problem.precision,
                           shape_bugs, problem.degenerate)  # fmt: skip
+
+
+def on_device(report: GradientReport, kind: Kind) -> GradientReport:
+    """``report`` of a check run on host copies, said of the parameters' own ``kind`` (its
+    name, and the arrays and numbers read back from their device)."""
+    return replace(report, arrays=kind.name, transfers=kind.reads)
 
 
 def _reads_its_parameters(problem: Problem, failed: list[str], rng: np.random.Generator) -> None:
@@ -150,7 +135,7 @@ def assert_gradients(
     any parameter disagrees."""
     __tracebackhide__ = True
     loss, grad, params, kind = prepared("assert_gradients", loss, grad, params)
-    report = _check(loss, grad, params, kind, **options)
+    report = on_device(check_gradients(loss, grad, params, **options), kind)
     if not report.passed:
         diagnosis = diagnosis_of(report, loss, grad, params, layers=layers, examples=examples,
                                  seed=options.get("seed", 0))  # fmt: skip
@@ -191,5 +176,5 @@ def diagnose(
     size = sum(int(np.size(v)) for v in params.values()) if isinstance(params, Mapping) else 0
     small = size <= int(check_options.get("max_coordinates", 16_000))
     options = {**check_options, "mode": "all"} if small else check_options
-    report = _check(loss, grad, params, kind, **options)
+    report = on_device(check_gradients(loss, grad, params, **options), kind)
     return diagnosis_of(report, loss, grad, params, layers=layers, examples=examples, seed=seed)

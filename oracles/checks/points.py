@@ -14,7 +14,7 @@ from oracles._engine.arrays import Kind, prepared
 from oracles._engine.diagnosis import diagnosis_of
 from oracles._engine.inputs import Grad, Loss, Params, float64_copies
 from oracles._engine.records import GradientReport
-from oracles.checks.gradients import _check
+from oracles.checks.gradients import check_gradients, on_device
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +119,7 @@ def _at_points(
     """The checks of ``check_at_points`` on host-side functions (``arrays.on_host``)."""
     done: list[tuple[float, int, GradientReport]] = []
     for scale, index, point in points(params, count=count, scales=scales, seed=seed):
-        report = _check(loss, grad, point, kind, **options)
+        report = on_device(check_gradients(loss, grad, point, **options), kind)
         done.append((scale, index, report))
         if not report.passed:
             return PointsReport(tuple(done), point)
