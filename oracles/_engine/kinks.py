@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.differences import Estimates, estimates
 from oracles._engine.inputs import Grad, Loss, Point, gradient_at
+from oracles._engine.moves import Moves
 from oracles._engine.precision import LossPrecision
 from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, RELATIVE_STEPS, Tolerance
 
@@ -61,7 +62,7 @@ class Direction(Protocol):
 
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float: ...
 
-    def slice(self, loss: Loss, point: Point) -> Callable[[float], float]: ...
+    def slice(self, loss: Loss, point: Point, moves: Moves) -> Callable[[float], float]: ...
 
 
 def allowed(a: float, n: float, tol: Tolerance, noise: float) -> float:
@@ -165,11 +166,16 @@ class Problem:
     given_rtol: bool = False
     degenerate: tuple[str, ...] = ()  # oracles._engine.degenerate's phrases for x
     on_kink_seen: bool = False
+    moves: Moves = field(default_factory=Moves)  # the buffers of every moved point
     _nearby: list[tuple[Point, ...]] = field(default_factory=list)
 
     def tolerance(self, names: tuple[str, ...]) -> Tolerance:
         """The tolerance along ``names``: the check's, at the loss's measured precision."""
         return self.precision.tolerance(names, self.tol, self.given_rtol)
+
+    def scale(self, names: tuple[str, ...]) -> float:
+        """The largest |entry| of the parameters ``names`` at x."""
+        return max(self.precision.scales[name] for name in names)
 
     def step(self, names: tuple[str, ...], scale: float) -> float:
         """The difference step along ``names`` at a value of magnitude ``scale``."""
@@ -181,7 +187,7 @@ class Problem:
         """``judge_slice`` along ``direction`` through ``point`` (where the loss is ``f0``), at
         the tolerance and noise of the loss's precision along it."""
         names = direction.names
-        return judge_slice(direction.slice(self.loss, point), f0, a, h, method,
+        return judge_slice(direction.slice(self.loss, point, self.moves), f0, a, h, method,
                            self.tolerance(names), self.precision.unit(names, f0),
                            self.precision.kink_units(names))  # fmt: skip
 

@@ -16,9 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles._engine.degenerate import degenerate
-from oracles._engine.differences import random_signs
 from oracles._engine.inputs import Grad, Loss, Point
 from oracles._engine.kinks import Measured, Problem, allowed
+from oracles._engine.moves import Moves, unit_signs
 from oracles._engine.precision import LossPrecision, measure_precision
 from oracles._engine.records import ALL_PARAMETERS, ParameterReport, comparisons
 from oracles._engine.tolerances import Tolerance, step_for
@@ -43,7 +43,7 @@ class Coordinate:
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         return float(gradient[self.name].reshape(-1)[self.index])
 
-    def slice(self, loss: Loss, point: Point) -> Callable[[float], float]:
+    def slice(self, loss: Loss, point: Point, moves: Moves) -> Callable[[float], float]:
         flat = point[self.name].reshape(-1)  # a view: the coordinate is set and restored
         old, i = float(flat[self.index]), self.index
 
@@ -75,11 +75,8 @@ class Dense:
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         return float(sum(np.vdot(gradient[name], d) for name, d in self.v.items()))
 
-    def slice(self, loss: Loss, point: Point) -> Callable[[float], float]:
-        def g(t: float) -> float:
-            return float(loss({**point, **{n: point[n] + t * d for n, d in self.v.items()}}))
-
-        return g
+    def slice(self, loss: Loss, point: Point, moves: Moves) -> Callable[[float], float]:
+        return moves.along(loss, point, self.v)
 
 
 def measure(
@@ -144,10 +141,11 @@ def problem_for(
     f0 = float(loss(x))
     if not np.isfinite(f0):
         raise ValueError(f"loss(params) is {f0}; finite differences need a finite loss")
+    moves = Moves()
     if precision is None:
-        precision = measure_precision(loss, x, f0, rng.spawn(1)[0], nondet_tol)
+        precision = measure_precision(loss, x, f0, rng.spawn(1)[0], nondet_tol, moves)
     return Problem(loss, grad, x, analytic, f0, method, tol, rng, precision, given_rtol,
-                   degenerate(x))  # fmt: skip
+                   degenerate(x), moves=moves)  # fmt: skip
 
 
 def _compare(problem: Problem, direction: Coordinate | Dense, h: float) -> Measured:
@@ -188,8 +186,7 @@ def _directional(
 ) -> tuple[list[Measured], list[int], list[Any], list[float]]:
     """Comparisons along random unit directions over ``names`` (one parameter, or all)."""
     x = problem.x
-    scale = max(float(np.max(np.abs(x[name]))) for name in names)
-    size = sum(x[name].size for name in names)
+    scale = problem.scale(names)
     measured: list[Measured] = []
     taken: list[Any] = []
     for k in range(directions):
@@ -200,9 +197,7 @@ def _directional(
             break
         # Random signs, scaled to unit length: as good a probe as a normal vector (the same
         # E[(v . e)^2] = ||e||^2 / n for any error e) and several times cheaper to draw.
-        direction = Dense({
-            name: random_signs(rng, x[name].shape) / np.sqrt(size) for name in names
-        })  # fmt: skip
+        direction = Dense(unit_signs(rng, {name: x[name].shape for name in names}))
         measured.append(_compare(problem, direction, problem.step(names, scale)))
         taken.append(direction)
     h = problem.step(names, scale)

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.differences import random_signs
 from oracles._engine.inputs import Loss, Point
+from oracles._engine.moves import Moves, unit_signs
 from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
 
 # Screen: one-sided third differences at a quarter of the central step. Clean when within this
@@ -151,22 +152,25 @@ def repeatable(loss: Loss, x: Point, f0: float, nondet_tol: float) -> None:
 
 
 def measure_precision(
-    loss: Loss, x: Point, f0: float, rng: np.random.Generator, nondet_tol: float = 0.0
+    loss: Loss,
+    x: Point,
+    f0: float,
+    rng: np.random.Generator,
+    nondet_tol: float = 0.0,
+    moves: Moves | None = None,
 ) -> LossPrecision:
     """The loss's precision at ``x`` (where it is ``f0``): LossNotRepeatable when it does not
-    repeat its value; else the screen, and where it fails the noise along each parameter."""
+    repeat its value; else the screen, and where it fails the noise along each parameter
+    (its points in the buffers of ``moves``)."""
     repeatable(loss, x, f0, nondet_tol)
-    scales = {name: float(np.max(np.abs(v))) for name, v in x.items()}
-    if _screen_clean(loss, x, f0, rng):
+    moves = Moves() if moves is None else moves
+    scales = {name: max(float(v.max()), -float(v.min())) for name, v in x.items()}  # max |v|
+    if _screen_clean(loss, x, f0, rng, moves, max(scales.values())):
         return LossPrecision(f0, dict.fromkeys(x, 0.0), scales, {}, nondet_tol)
     noise, spacing = {}, {}
     for name in x:
-        noise[name], spacing[name] = _noise_along(loss, x, f0, name, rng)
+        noise[name], spacing[name] = _noise_along(loss, x, f0, name, rng, moves, scales[name])
     return LossPrecision(f0, noise, scales, spacing, nondet_tol)
-
-
-def _shifted(x: Point, u: Mapping[str, NDArray[np.float64]], t: float) -> Point:
-    return {n: (x[n] + t * u[n]) if n in u else x[n] for n in x}
 
 
 def _signs(
@@ -174,25 +178,20 @@ def _signs(
 ) -> dict[str, NDArray[np.float64]]:
     """Random signs over ``names``, scaled to unit length; never one sign over a whole
     parameter, the direction that a softmax's bias or a normalised layer does not feel."""
-    names = tuple(names)
-    size = sum(x[n].size for n in names)
-    signs = {n: random_signs(rng, x[n].shape) for n in names}
-    for s in signs.values():
-        if s.size > 1 and bool(np.all(s == s.flat[0])):
-            s.flat[0] = -s.flat[0]
-    return {n: s / np.sqrt(size) for n, s in signs.items()}
+    return unit_signs(rng, {n: x[n].shape for n in names}, mixed=True)
 
 
-def _screen_clean(loss: Loss, x: Point, f0: float, rng: np.random.Generator) -> bool:
+def _screen_clean(
+    loss: Loss, x: Point, f0: float, rng: np.random.Generator, moves: Moves, scale: float
+) -> bool:
     """Along one random direction over every parameter, three steps to one side: the third
     difference within float64's rounding, and the loss moved. Float32's rounding is a million
     times float64's, so one difference tells them apart; a kink within the three steps (rare)
     only sends the loss to the measurement along each parameter."""
-    u = _signs(x, x, rng)
-    scale = max(float(np.max(np.abs(v))) for v in x.values())
+    along = moves.along(loss, x, _signs(x, x, rng))
     delta = step_for("central", scale) / 4
     unit = LOSS_ROUNDING_ULPS * EPS64 * (abs(f0) + 1.0)
-    g = [f0] + [float(loss(_shifted(x, u, k * delta))) for k in (1, 2, 3)]
+    g = [f0] + [along(k * delta) for k in (1, 2, 3)]
     third = g[3] - 3 * g[2] + 3 * g[1] - g[0]
     smooth = abs(third) / np.sqrt(20.0) <= SCREEN_UNITS * unit
     return smooth and any(v != f0 for v in g[1:]) and not _float32_values(np.array(g))
@@ -205,21 +204,21 @@ def _float32_values(values: NDArray[np.float64]) -> bool:
 
 
 def _noise_along(
-    loss: Loss, x: Point, f0: float, name: str, rng: np.random.Generator
-) -> tuple[float, float]:
+    loss: Loss, x: Point, f0: float, name: str, rng: np.random.Generator, moves: Moves,
+    scale: float,
+) -> tuple[float, float]:  # fmt: skip
     """The standard deviation of the loss's rounding noise along ``name`` (0 where within
     float64's), and the smallest spacing at which it registers a change where float64's
     central step does not (0 where that step does). First at float64's central step; then,
     since a loss that moves in rounding steps shows less noise at spacings under its steps
     than at its own step, again at a quarter of the step the noise found calls for."""
-    u = _signs(x, (name,), rng)
-    scale = float(np.max(np.abs(x[name])))
+    along = moves.along(loss, x, _signs(x, (name,), rng))
     delta, sigma, registers, flat = step_for("central", scale), 0.0, 0.0, False
     for _ in range(PASSES):
         values = {0: f0}
         for k in range(1, SIDE_POINTS + 1):
-            values[k] = float(loss(_shifted(x, u, k * delta)))
-            values[-k] = float(loss(_shifted(x, u, -k * delta)))
+            values[k] = along(k * delta)
+            values[-k] = along(-k * delta)
         ordered = np.array([values[k] for k in range(-SIDE_POINTS, SIDE_POINTS + 1)])
         changes = np.abs(np.diff(ordered))
         # A loss that returns float32 numbers has at least their rounding's uniform noise.
