@@ -1,7 +1,6 @@
 import numpy as np
 
-from oracles import Case
-from oracles.own_network.meant import mlp_reference
+from oracles import Case, mlp_reference
 
 rng = np.random.default_rng(0)
 X, y = rng.standard_normal((6, 20)), rng.integers(0, 3, 20)  # 20 examples as columns
