@@ -193,7 +193,7 @@ class Problem:
 
     def judge(self, direction: Direction, h: float) -> Measured:
         """The comparison along ``direction`` at x, moving off a kink when there is one."""
-        a = direction.dot(self.analytic)
+        a = self.moves.dot(direction, self.analytic)
         measured = self._judge_slice(direction, self.x, self.f0, a, h, self.method)
         if not measured.on_kink:
             return measured

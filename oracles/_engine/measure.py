@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from oracles._engine.degenerate import degenerate
 from oracles._engine.inputs import Grad, Loss, Point
 from oracles._engine.kinks import Measured, Problem, allowed
-from oracles._engine.moves import Moves, unit_signs
+from oracles._engine.moves import Moves, Signs, unit_signs
 from oracles._engine.precision import LossPrecision, measure_precision
 from oracles._engine.records import ALL_PARAMETERS, ParameterReport, comparisons
 from oracles._engine.tolerances import Tolerance, step_for
@@ -117,7 +117,7 @@ def measure(
     for name, (measured, index, taken, _) in found.items():
         if not measured:
             raise ValueError(f"{name}: nothing was checked")
-        along = [d.dot(problem.analytic) for d in taken]
+        along = [problem.moves.dot(d, problem.analytic) for d in taken]
         kept = tuple(taken) if mode == "directional" else ()
         tol = problem.tolerance(tuple(x) if name == ALL_PARAMETERS else (name,))
         reports.append(ParameterReport(
@@ -148,7 +148,7 @@ def problem_for(
                    degenerate(x), moves=moves)  # fmt: skip
 
 
-def _compare(problem: Problem, direction: Coordinate | Dense, h: float) -> Measured:
+def _compare(problem: Problem, direction: Coordinate | Dense | Signs, h: float) -> Measured:
     if problem.method != "complex_step":
         return problem.judge(direction, h)
     dense = direction.dense(problem.x) if isinstance(direction, Coordinate) else direction
@@ -197,7 +197,7 @@ def _directional(
             break
         # Random signs, scaled to unit length: as good a probe as a normal vector (the same
         # E[(v . e)^2] = ||e||^2 / n for any error e) and several times cheaper to draw.
-        direction = Dense(unit_signs(rng, {name: x[name].shape for name in names}))
+        direction = unit_signs(rng, {name: x[name].shape for name in names})
         measured.append(_compare(problem, direction, problem.step(names, scale)))
         taken.append(direction)
     h = problem.step(names, scale)

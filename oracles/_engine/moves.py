@@ -11,6 +11,7 @@ parameters fresh arrays cost their page faults at every evaluation).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,49 +24,138 @@ SIGNS = np.array([[1.0 if b >> (7 - i) & 1 else -1.0 for i in range(8)] for b in
 
 def unit_signs(
     rng: np.random.Generator, shapes: Mapping[str, tuple[int, ...]], *, mixed: bool = False
-) -> dict[str, NDArray[np.float64]]:
+) -> Signs:
     """A random unit vector over the parameters of ``shapes`` (name -> shape): each entry
     +-1/sqrt(n), n the entries in all, its sign one bit of ``rng.bytes`` (drawn per parameter,
     in order). ``mixed``: never one sign over a whole parameter (the direction a softmax's
     bias or a normalised layer does not feel): the first entry's is then flipped."""
-    size = sum(int(np.prod(shape)) for shape in shapes.values())
-    table = SIGNS / np.sqrt(size)
-    out = {}
+    bits = {}
     for name, shape in shapes.items():
         n = int(np.prod(shape))
-        v = table[np.frombuffer(rng.bytes((n + 7) // 8), np.uint8)].reshape(-1)[:n]
-        if mixed and n > 1 and v.max() == v.min():
-            v[0] = -v[0]
-        out[name] = v.reshape(shape)
-    return out
+        drawn = np.frombuffer(rng.bytes((n + 7) // 8), np.uint8)
+        if mixed and n > 1 and _one_sign(drawn, n):
+            drawn = drawn.copy()
+            drawn[0] ^= 0x80
+        bits[name] = drawn
+    size = sum(int(np.prod(shape)) for shape in shapes.values())
+    return Signs(
+        bits, {name: tuple(shape) for name, shape in shapes.items()}, SIGNS / np.sqrt(size)
+    )
+
+
+def _one_sign(bits: NDArray[np.uint8], n: int) -> bool:
+    """Whether the first ``n`` bits of ``bits`` are all equal."""
+    full, rest = divmod(n, 8)
+    want = 255 if bits[0] >> 7 else 0
+    if full and not bool(np.all(bits[:full] == want)):
+        return False
+    return not rest or bits[full] >> (8 - rest) == want >> (8 - rest)
+
+
+class Signs:
+    """A random sign direction over whole parameters, kept as its bits (an eighth of a byte
+    an entry): written out into a buffer where a check needs its values."""
+
+    def __init__(
+        self,
+        bits: dict[str, NDArray[np.uint8]],
+        shapes: dict[str, tuple[int, ...]],
+        table: NDArray[np.float64],
+    ) -> None:
+        self.bits, self.shapes, self._table = bits, shapes, table
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.bits)
+
+    def write(self, name: str, out: NDArray[np.float64], t: float = 1.0) -> NDArray[np.float64]:
+        """The entries of ``name`` times ``t`` (rounded as that product), written into ``out``
+        (one-dimensional, at least the parameter's size); a view of ``out`` in its shape."""
+        bits = self.bits[name]
+        n = int(np.prod(self.shapes[name]))
+        full = n // 8
+        table = self._table if t == 1.0 else self._table * t
+        rows = out[: 8 * full].reshape(full, 8)
+        np.take(table, bits[:full], axis=0, out=rows, mode="clip")  # clip: no buffering
+        if n > 8 * full:
+            out[8 * full : n] = table[bits[full]][: n - 8 * full]
+        return out[: int(np.prod(self.shapes[name]))].reshape(self.shapes[name])
+
+    @property
+    def v(self) -> dict[str, NDArray[np.float64]]:
+        """The direction as fresh arrays, parameter by parameter."""
+        return {n: self.write(n, np.empty(int(np.prod(s)))) for n, s in self.shapes.items()}
+
+    def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
+        """Its inner product with ``gradient`` (fresh arrays: ``Moves.dot`` uses buffers)."""
+        return float(sum(np.vdot(gradient[n], d) for n, d in self.v.items()))
+
+    def slice(self, loss: Loss, point: Point, moves: Moves) -> Callable[[float], float]:
+        """g(t) = loss(point + t v), its points in ``moves``' buffers."""
+        return moves.along(loss, point, self)
 
 
 class Moves:
-    """The buffers of one check's moved points: one pair per parameter, reused by every slice."""
+    """The buffers of one check's moved points and of the direction they move along: one set
+    per parameter, reused by every slice."""
 
     def __init__(self) -> None:
         self._moved: dict[str, NDArray[np.float64]] = {}
         self._step: dict[str, NDArray[np.float64]] = {}
+        self._values: dict[str, NDArray[np.float64]] = {}
+        self._shown: dict[str, Signs] = {}  # whose entries each values buffer holds
         self._holds: tuple[int, float] | None = None  # (slice, |t|) whose t v the steps hold
         self._slices = 0
+        self._dots: dict[tuple[int, int], tuple[Signs, Any, float]] = {}
+
+    def values(self, direction: Signs, name: str) -> NDArray[np.float64]:
+        """The entries of ``direction`` over ``name``, in this check's buffer (valid until
+        another direction's are asked for)."""
+        size = int(np.prod(direction.shapes[name]))
+        held = self._values.get(name)
+        if held is None or held.size != size:
+            held = self._values[name] = np.empty(size)
+            self._shown.pop(name, None)
+        if self._shown.get(name) is not direction:
+            self._shown[name] = direction
+            direction.write(name, held)
+        return held[: int(np.prod(direction.shapes[name]))].reshape(direction.shapes[name])
+
+    def dot(self, direction: Any, gradient: Mapping[str, NDArray[np.float64]]) -> float:
+        """``direction . gradient``, through the buffers where ``direction`` is Signs (each
+        product is kept: a check asks for it when it judges and again when it reports)."""
+        if not isinstance(direction, Signs):
+            return float(direction.dot(gradient))
+        kept = self._dots.get((id(direction), id(gradient)))
+        if kept is not None and kept[0] is direction and kept[1] is gradient:
+            return kept[2]
+        value = float(sum(np.vdot(gradient[n], self.values(direction, n))
+                          for n in direction.names))  # fmt: skip
+        self._dots[id(direction), id(gradient)] = (direction, gradient, value)
+        return value
 
     def along(
-        self, loss: Loss, point: Point, v: Mapping[str, NDArray[np.float64]]
+        self, loss: Loss, point: Point, v: Signs | Mapping[str, NDArray[np.float64]]
     ) -> Callable[[float], float]:
         """g(t) = loss(point + t v), ``v`` over some of ``point``'s parameters (same shapes).
         Each call rewrites the buffers: the point it passes is valid until the next call."""
         self._slices += 1
         token = self._slices
+        names = v.names if isinstance(v, Signs) else tuple(v)
 
         def g(t: float) -> float:
             if self._holds != (token, abs(t)):
-                for name, d in v.items():
-                    np.multiply(d, abs(t), out=self._buffer(self._step, name, d))
+                for name in names:
+                    step = self._buffer(self._step, name, point[name])
+                    if isinstance(v, Signs):  # |t| v from the bits: no pass over v's values
+                        v.write(name, step.reshape(-1), abs(t))
+                    else:
+                        np.multiply(v[name], abs(t), out=step)
                 self._holds = (token, abs(t))
             add = np.subtract if t < 0 else np.add
             moved = {name: add(point[name], self._step[name],
-                               out=self._buffer(self._moved, name, d))
-                     for name, d in v.items()}  # fmt: skip
+                               out=self._buffer(self._moved, name, point[name]))
+                     for name in names}  # fmt: skip
             return float(loss({**point, **moved}))
 
         return g

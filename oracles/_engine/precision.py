@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.differences import random_signs
 from oracles._engine.inputs import Loss, Point
-from oracles._engine.moves import Moves, unit_signs
+from oracles._engine.moves import Moves, Signs, unit_signs
 from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
 
 # Screen: one-sided third differences at a quarter of the central step. Clean when within this
@@ -173,9 +173,7 @@ def measure_precision(
     return LossPrecision(f0, noise, scales, spacing, nondet_tol)
 
 
-def _signs(
-    x: Point, names: Iterable[str], rng: np.random.Generator
-) -> dict[str, NDArray[np.float64]]:
+def _signs(x: Point, names: Iterable[str], rng: np.random.Generator) -> Signs:
     """Random signs over ``names``, scaled to unit length; never one sign over a whole
     parameter, the direction that a softmax's bias or a normalised layer does not feel."""
     return unit_signs(rng, {n: x[n].shape for n in names}, mixed=True)
