@@ -128,18 +128,20 @@ def mutants(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark steps, the gradient check, memory reuse and array kinds: reports/bench/.
+    """Benchmark steps, the gradient check and its scaling, memory reuse, array kinds.
 
     Training steps against PyTorch and JAX (``-- --gpu``: also CuPy against PyTorch CUDA and
-    JAX on the GPU), the gradient check against torch gradcheck (fast mode), train() in fresh
-    processes with and without keep_freed_memory(), and a check by array kind (NumPy,
-    jax.numpy, CuPy where present)."""
+    JAX on the GPU), the gradient check against torch gradcheck (fast mode) on its bugs and by
+    network size (118k to 20M parameters), train() in fresh processes with and without
+    keep_freed_memory(), and a check by array kind (NumPy, jax.numpy, CuPy where present);
+    tables in reports/bench/."""
     gpu = "--gpu" in session.posargs
     _install(session, "jax", *(("gpu",) if gpu else ()), groups=("bench-gpu",) if gpu else ())
     # torch is a comparison only, never a dependency of the product: the bench group pins it.
     session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "-m", "benchmarks.steps", *session.posargs)
     session.run("python", "-m", "benchmarks.gradcheck")
+    session.run("python", "-m", "benchmarks.scaling")
     session.run("python", "-m", "benchmarks.allocator")
     session.run("python", "-m", "benchmarks.kinds")
 

@@ -179,3 +179,25 @@ def test_without_gpu_flag_the_gpu_table_says_how_to_get_it(tmp_path) -> None:
     main([*TINY, "--networks", "relu_16_16", "--out", str(tmp_path)])
     assert "run `nox -s bench -- --gpu`" in (tmp_path / "steps.md").read_text()
     assert "ours_gpu_seconds" not in json.loads((tmp_path / "steps.json").read_text())["rows"][0]
+
+
+def test_the_scaling_bench_counts_the_users_calls_and_time_and_its_backward_is_right() -> None:
+    """benchmarks.scaling's own check: the hand-written backward it times is right (a slip in
+    it fails), and a turn's inside time is the loss's and gradient's, within its wall time."""
+    import numpy as np
+
+    from benchmarks import scaling
+    from oracles import check_gradients
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((scaling.INPUTS, 8)), rng.integers(0, scaling.OUTPUTS, 8)
+    params = scaling.init_params(4, np.random.default_rng(1))
+    assert sum(p.size for p in params.values()) == scaling.parameter_count(4)
+    turn = scaling.ours(params, X, y)
+    assert turn.passed and turn.loss_calls >= 10 and turn.grad_calls == 1
+    assert 0 < turn.inside < turn.seconds
+
+    def slipped(p):
+        return {**scaling.gradients(p, X, y), "b2": 2 * scaling.gradients(p, X, y)["b2"]}
+
+    assert not check_gradients(lambda p: scaling.loss(p, X, y), slipped, params)

@@ -499,3 +499,15 @@ def test_the_heat_map_labels_missing_parameters_and_draws_the_pass_threshold(tmp
     lines = [ln.get_ydata()[0] for ln in bar_ax.lines]
     assert lines == [pytest.approx(np.log10(1e-10))]
     plt.close(fig)
+
+
+def test_a_reference_without_jax_names_the_extra(monkeypatch) -> None:
+    """The network you meant needs JAX: without it, the error names the pip command."""
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((3, 4)), rng.integers(0, 2, 4)
+    params = {"W1": rng.standard_normal((2, 3)), "b1": np.zeros((2, 1))}
+    meant = mlp_reference(X, y)
+    monkeypatch.setitem(sys.modules, "jax", None)  # as if not installed
+    install = re.escape("pip install 'reference-nn[jax]'")
+    with pytest.raises(ImportError, match=f"needs JAX: jax does not import.*{install}"):
+        reference_gradient(meant, params)

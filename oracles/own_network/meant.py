@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles._engine.optional import missing
+
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "identity")
 OUTPUTS = ("softmax", "sigmoid", "tanh", "identity")
 LOSSES = ("cross_entropy", "mse", "half_squared_error")
@@ -26,13 +28,10 @@ Reference = Callable[[Mapping[str, Any]], Any]
 
 def jax_modules() -> tuple[ModuleType, ModuleType]:
     """(jax, jax.numpy), or an ImportError naming the extra that installs them."""
-    try:
-        jax = importlib.import_module("jax")
-    except ImportError as exc:
-        raise ImportError(
-            f"a reference network needs JAX ({exc}); pip install 'reference-nn[jax]'"
-        ) from exc
-    return jax, importlib.import_module("jax.numpy")
+    reason = missing("jax")
+    if reason:
+        raise ImportError(f"a reference network needs JAX: {reason}")
+    return importlib.import_module("jax"), importlib.import_module("jax.numpy")
 
 
 def float64() -> AbstractContextManager[Any]:
