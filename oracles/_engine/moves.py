@@ -11,6 +11,7 @@ parameters fresh arrays cost their page faults at every evaluation).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,13 @@ def unit_signs(
     bias or a normalised layer does not feel): the first entry's is then flipped."""
     bits = {}
     for name, shape in shapes.items():
-        n = int(np.prod(shape))
+        n = prod(shape)
         drawn = np.frombuffer(rng.bytes((n + 7) // 8), np.uint8)
         if mixed and n > 1 and _one_sign(drawn, n):
             drawn = drawn.copy()
             drawn[0] ^= 0x80
         bits[name] = drawn
-    size = sum(int(np.prod(shape)) for shape in shapes.values())
+    size = sum(prod(shape) for shape in shapes.values())
     return Signs(
         bits, {name: tuple(shape) for name, shape in shapes.items()}, SIGNS / np.sqrt(size)
     )
@@ -72,19 +73,19 @@ class Signs:
         """The entries of ``name`` times ``t`` (rounded as that product), written into ``out``
         (one-dimensional, at least the parameter's size); a view of ``out`` in its shape."""
         bits = self.bits[name]
-        n = int(np.prod(self.shapes[name]))
+        n = prod(self.shapes[name])
         full = n // 8
         table = self._table if t == 1.0 else self._table * t
         rows = out[: 8 * full].reshape(full, 8)
         np.take(table, bits[:full], axis=0, out=rows, mode="clip")  # clip: no buffering
         if n > 8 * full:
             out[8 * full : n] = table[bits[full]][: n - 8 * full]
-        return out[: int(np.prod(self.shapes[name]))].reshape(self.shapes[name])
+        return out[: prod(self.shapes[name])].reshape(self.shapes[name])
 
     @property
     def v(self) -> dict[str, NDArray[np.float64]]:
         """The direction as fresh arrays, parameter by parameter."""
-        return {n: self.write(n, np.empty(int(np.prod(s)))) for n, s in self.shapes.items()}
+        return {n: self.write(n, np.empty(prod(s))) for n, s in self.shapes.items()}
 
     def dot(self, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         """Its inner product with ``gradient`` (fresh arrays: ``Moves.dot`` uses buffers)."""
@@ -111,7 +112,7 @@ class Moves:
     def values(self, direction: Signs, name: str) -> NDArray[np.float64]:
         """The entries of ``direction`` over ``name``, in this check's buffer (valid until
         another direction's are asked for)."""
-        size = int(np.prod(direction.shapes[name]))
+        size = prod(direction.shapes[name])
         held = self._values.get(name)
         if held is None or held.size != size:
             held = self._values[name] = np.empty(size)
@@ -119,7 +120,7 @@ class Moves:
         if self._shown.get(name) is not direction:
             self._shown[name] = direction
             direction.write(name, held)
-        return held[: int(np.prod(direction.shapes[name]))].reshape(direction.shapes[name])
+        return held[: prod(direction.shapes[name])].reshape(direction.shapes[name])
 
     def dot(self, direction: Any, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         """``direction . gradient``, through the buffers where ``direction`` is Signs (each
