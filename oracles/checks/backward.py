@@ -1,0 +1,322 @@
+"""``check_backward`` / ``assert_backward``: one layer's backward judged on its own.
+
+A layer's forward maps its inputs (a dict by its argument names) to one output or several; its
+backward maps one upstream gradient per output to the gradients of the inputs (a vector-Jacobian
+product, as JAX's ``check_vjp`` sees it). A random, seeded upstream gradient ``dout`` makes the
+layer a scalar, L(inputs) = sum_i <dout_i, out_i>, whose gradient is exactly what the backward
+returns for ``dout``; ``check_gradients`` judges it, with its report, tolerances, kinks, array
+kinds and truth value. Inputs that are not float arrays (integer indices, a dict of settings)
+are passed as given and not judged.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from oracles._engine.arrays import Kind, kind_name
+from oracles._engine.diagnosis import diagnosis_of
+from oracles._engine.records import GradientReport
+from oracles.checks.adapters import Attributes, attributes
+from oracles.checks.gradients import check_gradients
+
+Forward = Callable[..., Any]
+Backward = Callable[..., Any]
+
+
+def check_backward(
+    forward: Forward | Any,
+    backward: Backward | None,
+    inputs: Mapping[str, Any],
+    *,
+    params: Sequence[str] = (),
+    grads: Mapping[str, str] | None = None,
+    lr: float | None = None,
+    constant: Sequence[str] = (),
+    upstream: Any = None,
+    upstreams: int = 1,
+    cache: bool | None = None,
+    seed: int = 0,
+    **check_options: Any,
+) -> GradientReport:
+    """Judge ``backward`` against finite differences of ``forward`` at ``inputs``.
+
+    ``forward(**inputs)`` returns ``out``, a tuple of outputs, or either followed by a cache;
+    ``backward(dout, ...)`` takes one upstream gradient per output, then the cache where there
+    is one, and returns the gradients of the float inputs: one array (one float input), a
+    tuple in their order, or a dict by name (``x`` or ``dx``). ``cache``: whether the forward's
+    last value is a cache (default: the backward's last parameter is named ``cache``, or that
+    value is not a float array). ``constant``: float inputs not differentiated (a dropout mask).
+
+    A layer object with ``forward(x)`` and ``backward(dout)``: pass it as ``forward`` (and
+    ``backward`` None), its inputs in ``inputs`` and its parameters' attribute names in
+    ``params``; their gradients are read after ``backward`` from the attribute ``grads[name]``,
+    else ``d<name>``, ``<name>_grad`` or ``grad_<name>``, or, with ``lr``, from the update the
+    backward applied (p <- p - lr g). The layer is left as it was found.
+
+    ``upstream``: the upstream gradient (a tuple, one per output); by default standard normal
+    draws seeded by ``seed``, ``upstreams`` of them, each checked (the first failing report is
+    returned). ``check_options`` go to ``check_gradients``; ``bool(report)`` is the verdict.
+    """
+    return _checked(forward, backward, inputs, params, grads, lr, constant, upstream, upstreams,
+                    cache, seed, check_options)[0]  # fmt: skip
+
+
+def assert_backward(
+    forward: Forward | Any, backward: Backward | None, inputs: Mapping[str, Any], **options: Any
+) -> GradientReport:
+    """``check_backward``, raising AssertionError with the report and its diagnosis (which
+    input's gradient is wrong, and how) when the backward disagrees."""
+    __tracebackhide__ = True
+    report, layer = _checked(forward, backward, inputs, options.pop("params", ()),
+                             options.pop("grads", None), options.pop("lr", None),
+                             options.pop("constant", ()), options.pop("upstream", None),
+                             options.pop("upstreams", 1), options.pop("cache", None),
+                             options.pop("seed", 0), options)  # fmt: skip
+    if not report.passed:
+        diagnosis = diagnosis_of(report, layer.loss, layer.grad, layer.point, layers=[])
+        raise AssertionError(f"{report.summary()}\n{diagnosis}")
+    return report
+
+
+def _checked(
+    forward: Any,
+    backward: Backward | None,
+    inputs: Mapping[str, Any],
+    params: Sequence[str],
+    grads: Mapping[str, str] | None,
+    lr: float | None,
+    constant: Sequence[str],
+    upstream: Any,
+    upstreams: int,
+    cache: bool | None,
+    seed: int,
+    options: dict[str, Any],
+) -> tuple[GradientReport, _Layer]:
+    if backward is None:
+        if not (callable(getattr(forward, "forward", None))
+                and callable(getattr(forward, "backward", None))):  # fmt: skip
+            raise TypeError(
+                "check_backward(forward, backward, inputs): backward is None, so forward must "
+                f"be a layer object with forward and backward methods; got {forward!r}"
+            )
+        owner: object | None = forward
+        forward, backward = forward.forward, forward.backward
+    else:
+        owner = None
+        if params:
+            raise TypeError("params names a layer object's attributes: pass the layer itself "
+                            "as forward, with backward None")  # fmt: skip
+    if not isinstance(upstreams, int) or upstreams < 1:
+        raise ValueError(f"upstreams must be a positive int, got {upstreams!r}")
+    rng = np.random.default_rng(seed)
+    report: GradientReport | None = None
+    layer: _Layer | None = None
+    for _ in range(1 if upstream is not None else upstreams):
+        layer = _Layer(forward, backward, inputs, owner, params, grads, lr, constant, cache,
+                       upstream, rng)  # fmt: skip
+        report = check_gradients(layer.loss, layer.grad, layer.point, seed=rng.spawn(1)[0],
+                                 **options)  # fmt: skip
+        report = replace(report, readings=(*report.readings, layer.how))
+        if not report.passed:
+            break
+    assert report is not None and layer is not None
+    return report, layer
+
+
+class _Layer:
+    """A layer made a scalar function of its float inputs (and its parameters), for one
+    upstream gradient: ``loss``, ``grad`` and the ``point`` they are judged at."""
+
+    def __init__(
+        self,
+        forward: Forward,
+        backward: Backward,
+        inputs: Mapping[str, Any],
+        owner: object | None,
+        params: Sequence[str],
+        grads: Mapping[str, str] | None,
+        lr: float | None,
+        constant: Sequence[str],
+        cache: bool | None,
+        upstream: Any,
+        rng: np.random.Generator,
+    ) -> None:
+        if not isinstance(inputs, Mapping) or not inputs:
+            raise TypeError("inputs must be a non-empty dict of the forward's arguments by name")
+        unknown = sorted(set(constant) - set(inputs))
+        if unknown:
+            raise ValueError(f"constant names {unknown}, which are not among the inputs")
+        self.forward, self.backward = forward, backward
+        self.constants = {k: v for k, v in inputs.items() if k in constant or not _floats(v)}
+        self.inputs = [k for k in inputs if k not in self.constants]
+        self.attrs: Attributes | None = attributes(owner, list(params)) if owner and params \
+            else None  # fmt: skip
+        self.params = list(self.attrs.params) if self.attrs else []
+        clash = sorted(set(self.params) & set(inputs))
+        if clash:
+            raise ValueError(f"{clash} are both inputs and the layer's parameters")
+        if not self.inputs and not self.params:
+            raise ValueError("no float input or parameter to judge: " + ", ".join(
+                f"{k} ({type(v).__name__})" for k, v in inputs.items()))  # fmt: skip
+        self.point = {
+            **{k: inputs[k] for k in self.inputs},
+            **(self.attrs.params if self.attrs else {}),
+        }
+        self.grads, self.lr = dict(grads or {}), lr
+        if lr is not None and not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        outs, self.cached, self.how = _outputs(forward(**inputs), backward, cache)
+        self.douts = _upstream(upstream, outs, rng)
+
+    def _run(self, point: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        """``fn()`` with the point's parameters written into the layer (and restored)."""
+        if self.attrs is None:
+            return fn(), {}
+        ran: tuple[Any, dict[str, Any]] = self.attrs.run({k: point[k] for k in self.params}, fn)
+        return ran
+
+    def _call_forward(self, point: Mapping[str, Any]) -> Any:
+        return self.forward(**self.constants, **{k: point[k] for k in self.inputs})
+
+    def loss(self, point: Mapping[str, Any]) -> float:
+        """sum_i <dout_i, out_i> at ``point``."""
+
+        def value() -> float:
+            outs, _, _ = _outputs(self._call_forward(point), self.backward, self.cached)
+            return float(sum(float((_like(d, o) * o).sum()) for d, o in
+                             zip(self.douts, outs, strict=True)))  # fmt: skip
+
+        return float(self._run(point, value)[0])
+
+    def grad(self, point: Mapping[str, Any]) -> dict[str, Any]:
+        """What the backward returns for the upstream gradient, by input name, and the layer's
+        parameters' gradients read off the layer."""
+
+        def run() -> tuple[Any, dict[str, Any]]:
+            result = self._call_forward(point)
+            outs, stored, _ = _outputs(result, self.backward, self.cached)
+            douts = [_like(d, o) for d, o in zip(self.douts, outs, strict=True)]
+            returned = self.backward(*douts, *((result[-1],) if stored else ()))
+            return returned, self._stored()
+
+        (returned, stored), after = self._run(point, run)
+        out = _by_name(returned, self.inputs) if self.inputs else {}
+        if self.lr is not None:
+            stored = {k: (point[k] - after[k]) / self.lr for k in self.params}
+        return {**out, **stored}
+
+    def _stored(self) -> dict[str, Any]:
+        """The parameters' gradients the backward left on the layer (none with ``lr``)."""
+        if self.attrs is None or self.lr is not None:
+            return {}
+        found = {}
+        for name in self.params:
+            value = self.attrs.stored(name, self.grads.get(name))
+            found[name] = value.copy() if hasattr(value, "copy") else value
+        return found
+
+
+def _floats(value: Any) -> bool:
+    """A float array (of any kind) or a Python float: something to differentiate."""
+    if isinstance(value, float):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and hasattr(value, "shape") and np.dtype(dtype).kind == "f"
+
+
+def _positional(fn: Callable[..., Any]) -> list[str] | None:
+    """The names of ``fn``'s positional parameters; None where it takes ``*args``."""
+    try:
+        found = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in found):
+        return None
+    return [p.name for p in found if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.default is p.empty]  # fmt: skip
+
+
+def _outputs(result: Any, backward: Backward, cache: bool | None) -> tuple[list[Any], bool, str]:
+    """(the outputs, whether a cache follows them, how this was read) of one forward call."""
+    names = _positional(backward)
+    if not isinstance(result, tuple):
+        cached, outs = False, [result]
+    else:
+        if cache is None:
+            by_name = names is not None and bool(names) and "cache" in names[-1].lower()
+            cache = by_name or not _floats(result[-1])
+        cached = bool(cache) and len(result) > 1
+        outs = list(result[:-1] if cached else result)
+    bad = [i for i, o in enumerate(outs) if not _floats(o) or isinstance(o, float)]
+    if bad:
+        raise TypeError(
+            f"forward returned {_shape_words(result)}: expected out, a tuple of outputs, or "
+            "either followed by a cache, every output a float array (pass cache=True or False "
+            "where the last value is not what was read)"
+        )
+    wanted = len(outs) + cached
+    if names is not None and len(names) != wanted:
+        raise TypeError(
+            f"forward returned {_shape_words(result)}, read as {len(outs)} output(s)"
+            f"{' and a cache' if cached else ''}, so backward should take {wanted} "
+            f"argument(s); it takes {len(names)} ({', '.join(names)}). Pass cache=True or "
+            "False if the cache was misread"
+        )
+    douts = ", ".join(f"d{i + 1}" for i in range(len(outs))) if len(outs) > 1 else "dout"
+    how = (f"backward called as backward({douts}{', cache' if cached else ''}) on "
+           f"{len(outs)} output(s) of forward, each with a random upstream gradient")  # fmt: skip
+    return outs, cached, how
+
+
+def _shape_words(result: Any) -> str:
+    parts = result if isinstance(result, tuple) else (result,)
+    words = [f"array {tuple(p.shape)}" if _floats(p) and not isinstance(p, float)
+             else type(p).__name__ for p in parts]  # fmt: skip
+    return f"({', '.join(words)})" if isinstance(result, tuple) else words[0]
+
+
+def _upstream(given: Any, outs: list[Any], rng: np.random.Generator) -> list[Any]:
+    """One upstream gradient per output, of its shape: given, or standard normal draws."""
+    if given is None:
+        return [rng.standard_normal(np.shape(o)) for o in outs]
+    douts = list(given) if isinstance(given, tuple | list) else [given]
+    if len(douts) != len(outs) or any(np.shape(d) != np.shape(o) for d, o in
+                                      zip(douts, outs, strict=False)):  # fmt: skip
+        raise ValueError(
+            f"upstream has shapes {[np.shape(d) for d in douts]}; the forward's outputs have "
+            f"{[np.shape(o) for o in outs]}"
+        )
+    return [np.asarray(d, dtype=np.float64) for d in douts]
+
+
+def _like(dout: Any, out: Any) -> Any:
+    """``dout`` as an array of ``out``'s kind (on its device), in ``out``'s float dtype."""
+    kind = kind_name(out)
+    host = np.asarray(dout, dtype=np.dtype(out.dtype))
+    return host if kind == "numpy" else Kind(kind, out).device(host)
+
+
+def _by_name(returned: Any, inputs: list[str]) -> dict[str, Any]:
+    """The backward's gradients by input name: a dict as it is, one array for one input, a
+    tuple or list in the inputs' order."""
+    if isinstance(returned, Mapping):
+        return dict(returned)
+    many = list(returned) if isinstance(returned, tuple | list) else [returned]
+    if len(many) != len(inputs):
+        raise ValueError(
+            f"backward returned {len(many)} gradient(s); the forward's float inputs are "
+            f"{', '.join(inputs)} ({len(inputs)}): return one per float input, in their order, "
+            "or a dict by name (mark inputs not differentiated with constant=)"
+        )
+    missing = [name for name, g in zip(inputs, many, strict=True) if g is None]
+    if missing:
+        raise ValueError(
+            f"backward returned None for {', '.join(missing)}: mark inputs it does not "
+            "differentiate with constant="
+        )
+    return dict(zip(inputs, many, strict=True))

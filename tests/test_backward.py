@@ -1,0 +1,334 @@
+"""check_backward / assert_backward: one layer's backward judged on its own, on layers written
+here in the styles of public from-scratch code (layer functions returning (out, cache) with a
+backward(dout, cache), layer objects that keep their gradients or apply their update)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oracles import assert_backward, check_backward
+
+RNG = np.random.default_rng(21)
+
+
+# -- layer functions, (out, cache) and backward(dout, cache) -------------------------------------
+
+
+def affine_forward(x, w, b):
+    """x (N, d1, ..., dk) flattened to (N, D); w (D, M); b (M,): out (N, M)."""
+    out = x.reshape(x.shape[0], -1) @ w + b
+    return out, (x, w, b)
+
+
+def affine_backward(dout, cache, slip=None):
+    x, w, _ = cache
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T @ dout
+    db = dout.sum(axis=0)
+    if slip == "db_mean":
+        db = dout.mean(axis=0)
+    if slip == "dw_half":
+        dw = 0.5 * dw
+    return dx, dw, db
+
+
+def max_pool_forward(x, pool, stride):
+    """x (N, C, H, W), square windows of ``pool`` every ``stride`` (overlapping if stride <
+    pool): out (N, C, H', W')."""
+    N, C, H, W = x.shape
+    Ho, Wo = (H - pool) // stride + 1, (W - pool) // stride + 1
+    out = np.empty((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = x[:, :, i * stride : i * stride + pool, j * stride : j * stride + pool]
+            out[:, :, i, j] = window.max(axis=(2, 3))
+    return out, (x, pool, stride)
+
+
+def max_pool_backward(dout, cache, overwrite=False):
+    x, pool, stride = cache
+    dx = np.zeros_like(x)
+    N, C, Ho, Wo = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = x[n, c, i * stride : i * stride + pool, j * stride : j * stride + pool]
+                    a, b = np.unravel_index(np.argmax(window), window.shape)
+                    where = (n, c, i * stride + a, j * stride + b)
+                    if overwrite:  # a slip where windows overlap: the last window wins
+                        dx[where] = dout[n, c, i, j]
+                    else:
+                        dx[where] += dout[n, c, i, j]
+    return dx
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """x (N, D), training mode: each feature normalised over the batch."""
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    return gamma * xhat + beta, (xhat, gamma, var, eps)
+
+
+def batchnorm_backward(dout, cache, slip=None):
+    xhat, gamma, var, eps = cache
+    N = dout.shape[0]
+    dxhat = dout * gamma
+    mean_term = dxhat.sum(axis=0) if slip != "no_mean_term" else 0.0
+    dx = (N * dxhat - mean_term - xhat * (dxhat * xhat).sum(axis=0)) / (N * np.sqrt(var + eps))
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def embedding_forward(x, W):
+    """x (N, T) integer word indices; W (V, D): out (N, T, D)."""
+    return W[x], (x, W)
+
+
+def embedding_backward(dout, cache, overwrite=False):
+    x, W = cache
+    dW = np.zeros_like(W)
+    if overwrite:  # a repeated word keeps only its last gradient
+        dW[x] = dout
+    else:
+        np.add.at(dW, x, dout)
+    return dW
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache, slip=None):
+    x, prev_h, Wx, Wh, next_h = cache
+    dz = (
+        dnext_h * (1 - next_h**2)
+        if slip != "tanh_of_output"
+        else dnext_h * (1 - np.tanh(next_h) ** 2)
+    )
+    return dz @ Wx.T, dz @ Wh.T, x.T @ dz, prev_h.T @ dz, dz.sum(axis=0)
+
+
+def two_state_forward(x, prev_h, prev_c, W):
+    """A cell with two outputs (h, c) and a cache, as an LSTM step returns them."""
+    z = x @ W
+    c = prev_c * 0.5 + np.tanh(z)
+    h = np.tanh(c) + prev_h
+    return h, c, (z, c)
+
+
+def two_state_backward(dh, dc, cache):
+    z, c = cache
+    dc_total = dc + dh * (1 - np.tanh(c) ** 2)
+    dz = dc_total * (1 - np.tanh(z) ** 2)
+    return dz @ W_TWO.T, dh, 0.5 * dc_total, X_TWO.T @ dz
+
+
+X_TWO, W_TWO = RNG.standard_normal((3, 4)), RNG.standard_normal((4, 5))
+
+
+def _affine_inputs():
+    return {"x": RNG.standard_normal((4, 3, 2)), "w": RNG.standard_normal((6, 5)),
+            "b": RNG.standard_normal(5)}  # fmt: skip
+
+
+# -- the judgement --------------------------------------------------------------------------------
+
+
+def test_a_right_layer_passes_and_each_slip_fails_only_its_own_input() -> None:
+    inputs = _affine_inputs()
+    right = check_backward(affine_forward, affine_backward, inputs)
+    assert right and [p.name for p in right.parameters] == ["x", "w", "b"]
+    assert any("backward(dout, cache)" in r for r in right.readings)
+    for slip, wrong in (("db_mean", "b"), ("dw_half", "w")):
+        report = check_backward(affine_forward, lambda d, c, s=slip: affine_backward(d, c, s),
+                                inputs)  # fmt: skip
+        assert not report and report.failed == (wrong,)
+
+
+def test_relu_at_its_kink_passes_and_without_its_mask_fails() -> None:
+    x = RNG.standard_normal((3, 4))
+    x[0, :2] = 0.0  # units on the kink: ReLU'(0) = 0 is a valid choice
+
+    def relu_forward(x):
+        return np.maximum(x, 0), x
+
+    assert check_backward(relu_forward, lambda dout, cache: dout * (cache > 0), {"x": x})
+    assert not check_backward(relu_forward, lambda dout, cache: dout, {"x": x})
+
+
+def test_max_pool_overwriting_where_windows_overlap_fails_there() -> None:
+    x = RNG.standard_normal((2, 2, 7, 7))
+    inputs = {"x": x, "pool": 3, "stride": 2}  # ints: passed as given, not judged
+    assert check_backward(max_pool_forward, max_pool_backward, inputs)
+    report = check_backward(max_pool_forward, lambda d, c: max_pool_backward(d, c, True), inputs)
+    assert not report and report.failed == ("x",)
+
+
+def test_batch_norm_without_its_mean_term_fails_on_x_alone() -> None:
+    inputs = {"x": RNG.standard_normal((6, 4)), "gamma": RNG.standard_normal(4) + 2,
+              "beta": RNG.standard_normal(4)}  # fmt: skip
+    assert check_backward(batchnorm_forward, batchnorm_backward, inputs)
+
+    def no_mean_term(dout, cache):
+        return batchnorm_backward(dout, cache, "no_mean_term")
+
+    slipped = check_backward(batchnorm_forward, no_mean_term, inputs)
+    assert not slipped and slipped.failed == ("x",)
+
+
+def test_an_embedding_that_overwrites_repeated_words_fails() -> None:
+    x = np.array([[0, 2, 2], [1, 0, 3]])  # words 0 and 2 repeat
+    inputs = {"x": x, "W": RNG.standard_normal((5, 4))}
+    right = check_backward(embedding_forward, embedding_backward, inputs)
+    assert right and [p.name for p in right.parameters] == ["W"]
+    assert not check_backward(embedding_forward, lambda d, c: embedding_backward(d, c, True),
+                              inputs)  # fmt: skip
+
+
+def test_a_recurrent_step_with_five_gradients_over_several_upstreams() -> None:
+    inputs = {"x": RNG.standard_normal((3, 4)), "prev_h": RNG.standard_normal((3, 5)),
+              "Wx": RNG.standard_normal((4, 5)) / 2, "Wh": RNG.standard_normal((5, 5)) / 2,
+              "b": RNG.standard_normal(5)}  # fmt: skip
+    assert check_backward(rnn_step_forward, rnn_step_backward, inputs, upstreams=3)
+
+    def tanh_of_output(dnext_h, cache):
+        return rnn_step_backward(dnext_h, cache, "tanh_of_output")
+
+    slipped = check_backward(rnn_step_forward, tanh_of_output, inputs)
+    assert not slipped and set(slipped.failed) == {"x", "prev_h", "Wx", "Wh", "b"}
+
+
+def test_two_outputs_and_a_cache_take_two_upstream_gradients() -> None:
+    inputs = {"x": X_TWO, "prev_h": RNG.standard_normal((3, 5)),
+              "prev_c": RNG.standard_normal((3, 5)), "W": W_TWO}  # fmt: skip
+    report = check_backward(two_state_forward, two_state_backward, inputs)
+    assert report and any("backward(d1, d2, cache)" in r for r in report.readings)
+
+
+def test_a_given_upstream_is_used_and_its_shape_checked() -> None:
+    inputs = _affine_inputs()
+    assert check_backward(affine_forward, affine_backward, inputs, upstream=np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"upstream has shapes \[\(4, 4\)\]; .* \[\(4, 5\)\]"):
+        check_backward(affine_forward, affine_backward, inputs, upstream=np.ones((4, 4)))
+
+
+# -- layer objects --------------------------------------------------------------------------------
+
+
+class Dense:
+    """A layer object: forward keeps its input, backward keeps dW, db and returns dx."""
+
+    def __init__(self, n_in: int, n_out: int, slip: bool = False) -> None:
+        self.W, self.b, self.slip = RNG.standard_normal((n_in, n_out)), np.zeros(n_out), slip
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        self.db = dout.mean(axis=0) if self.slip else dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+class DenseUpdating(Dense):
+    """A layer object whose backward applies its own update, W -= lr dW."""
+
+    def backward(self, dout):
+        dx = dout @ self.W.T
+        self.W -= 0.1 * (self.x.T @ dout)
+        self.b -= 0.1 * dout.sum(axis=0)
+        return dx
+
+
+def test_a_layer_object_keeping_its_gradients_is_checked_and_left_as_found() -> None:
+    layer = Dense(3, 2)
+    W, b = layer.W, layer.W.copy()
+    x = RNG.standard_normal((4, 3))
+    report = check_backward(layer, None, {"x": x}, params=["W", "b"])
+    assert report and [p.name for p in report.parameters] == ["x", "W", "b"]
+    assert layer.W is W and np.array_equal(layer.W, b)  # the same array, its values restored
+    slipped = check_backward(Dense(3, 2, slip=True), None, {"x": x}, params=["W", "b"])
+    assert not slipped and slipped.failed == ("b",)
+
+
+def test_a_layer_object_that_applies_its_update_is_read_through_lr() -> None:
+    layer = DenseUpdating(3, 2)
+    before = layer.W.copy()
+    x = RNG.standard_normal((4, 3))
+    assert check_backward(layer, None, {"x": x}, params=["W", "b"], lr=0.1)
+    assert np.array_equal(layer.W, before)
+    assert not check_backward(layer, None, {"x": x}, params=["W", "b"], lr=0.05)  # its lr is 0.1
+
+
+def test_gradients_kept_under_other_names_are_named_by_grads() -> None:
+    class Named(Dense):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            self.weight_gradient, self.bias_gradient = self.dW, self.db
+            del self.dW, self.db
+            return dx
+
+    x = RNG.standard_normal((4, 3))
+    with pytest.raises(AttributeError, match=r"no gradient of W: looked for dW, W_grad, grad_W"):
+        check_backward(Named(3, 2), None, {"x": x}, params=["W", "b"])
+    grads = {"W": "weight_gradient", "b": "bias_gradient"}
+    assert check_backward(Named(3, 2), None, {"x": x}, params=["W", "b"], grads=grads)
+
+
+# -- what it refuses, in words -------------------------------------------------------------------
+
+
+def test_misread_structures_get_errors_that_say_what_was_read() -> None:
+    inputs = _affine_inputs()
+    with pytest.raises(ValueError, match=r"returned 2 gradient\(s\); the forward's float inputs "
+                                         r"are x, w, b \(3\)"):  # fmt: skip
+        check_backward(affine_forward, lambda d, c: affine_backward(d, c)[:2], inputs)
+    with pytest.raises(TypeError, match=r"so backward should take 2 argument\(s\); it takes 1"):
+        check_backward(affine_forward, lambda dout: dout, inputs)
+    with pytest.raises(ValueError, match="returned None for b: mark inputs it does not"):
+        check_backward(affine_forward, lambda d, c: (*affine_backward(d, c)[:2], None), inputs)
+    with pytest.raises(TypeError, match="backward is None, so forward must be a layer object"):
+        check_backward(affine_forward, None, inputs)
+
+
+def test_a_float_input_that_is_not_differentiated_is_marked_constant() -> None:
+    x, mask = RNG.standard_normal((4, 5)), (RNG.random((4, 5)) > 0.5) / 0.5
+
+    def dropout_forward(x, mask):
+        return x * mask, mask
+
+    def dropout_backward(dout, cache):
+        return dout * cache
+
+    report = check_backward(dropout_forward, dropout_backward, {"x": x, "mask": mask},
+                            constant=["mask"])  # fmt: skip
+    assert report and [p.name for p in report.parameters] == ["x"]
+
+
+def test_assert_backward_names_the_input_and_the_defect() -> None:
+    with pytest.raises(AssertionError, match=r"\[scale\] w: 0.5 times the right gradient"):
+        assert_backward(affine_forward, lambda d, c: affine_backward(d, c, "dw_half"),
+                        _affine_inputs())  # fmt: skip
+    assert assert_backward(affine_forward, affine_backward, _affine_inputs())
+
+
+def test_jax_arrays_are_checked_as_written() -> None:
+    jax = pytest.importorskip("jax", reason="needs JAX")
+    jnp = jax.numpy
+    with jax.enable_x64(True):
+        inputs = {k: jnp.asarray(v) for k, v in _affine_inputs().items()}
+
+        def forward(x, w, b):
+            return jnp.reshape(x, (x.shape[0], -1)) @ w + b, (x, w, b)
+
+        def backward(dout, cache):
+            x, w, _ = cache
+            return (jnp.reshape(dout @ w.T, x.shape), jnp.reshape(x, (x.shape[0], -1)).T @ dout,
+                    dout.sum(axis=0))  # fmt: skip
+
+        report = check_backward(forward, backward, inputs)
+    assert report and report.arrays == "jax"
