@@ -2,8 +2,9 @@
 
 Checks (``oracles.checks``): ``check_gradients`` / ``assert_gradients`` compare any
 ``grad(params)`` with finite differences of ``loss(params)``; ``diagnose`` names what is wrong
-and where; ``check_at_points`` / ``assert_at_points`` repeat the check at many seeded points;
-``compare_gradients`` judges against an exact gradient; ``gradients_from_update`` and
+and where; ``check_backward`` / ``assert_backward`` judge one layer's backward on its own;
+``check_at_points`` / ``assert_at_points`` repeat the check at many seeded points;
+``gradients_from_update`` and
 ``attributes`` take code that only updates, or keeps its parameters in objects;
 ``check_primitive`` / ``assert_primitive`` check a softmax, one-hot, loss or activation (the
 ``properties`` extra). Your own network audited as the documents are (``oracles.own_network``,
@@ -14,7 +15,7 @@ whose truth value is its verdict. Nothing here knows the five documents: their a
 """
 
 from oracles.checks.adapters import attributes, gradients_from_update
-from oracles.checks.exact import compare_gradients
+from oracles.checks.backward import assert_backward, check_backward
 from oracles.checks.gradients import assert_gradients, check_gradients, diagnose
 from oracles.checks.points import assert_at_points, check_at_points
 from oracles.checks.primitives import assert_primitive, check_primitive
@@ -24,15 +25,16 @@ from oracles.own_network.meant import mlp_reference
 __all__ = [
     "Case",
     "assert_at_points",
+    "assert_backward",
     "assert_case",
     "assert_gradients",
     "assert_primitive",
     "attributes",
     "audit_case",
     "check_at_points",
+    "check_backward",
     "check_gradients",
     "check_primitive",
-    "compare_gradients",
     "diagnose",
     "gradients_from_update",
     "mlp_reference",

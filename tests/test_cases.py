@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oracles import Case, assert_case, audit_case, compare_gradients
+from oracles import Case, assert_case, audit_case
 from oracles.audit.__main__ import main
+from oracles.checks import compare_gradients
 from oracles.cli.cases import load_cases
 from oracles.own_network.control import check_with_control_variate
 
@@ -86,6 +87,7 @@ def test_the_example_module_gets_correct_inexact_and_wrong(example_run) -> None:
     slip = {p: verdicts["no ReLU mask", p]["verdict"] for p in params}
     assert slip == {"W1": "wrong", "b1": "wrong", "W2": "correct", "b2": "correct"}
     assert [d["kind"] for d in report["diagnoses"]["no ReLU mask"]] == ["propagation"]
+    assert "while layer 2 is right" in report["diagnoses"]["no ReLU mask"][0]["detail"]
     assert report["diagnoses"]["as written"] == [] == report["diagnoses"]["log(p + 1e-8)"]
     assert {p["kind"] for p in report["properties"]} == {"softmax", "relu", "cross_entropy"}
     assert all(p["passed"] for p in report["properties"])

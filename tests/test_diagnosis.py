@@ -165,6 +165,7 @@ def test_without_a_layer_order_the_layer_kinds_are_undecided() -> None:
         layers=[("first_w", "first_b"), ("mid_w", "mid_b"), ("out_w", "out_b")],
     )
     assert [(d.kind, d.layer) for d in given.defects] == [("propagation", 1)]
+    assert "while layers 2-3 are right" in given.defects[0].detail
 
 
 def test_above_max_coordinates_a_sample_decides_and_the_rest_is_undecided() -> None:

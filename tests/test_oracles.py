@@ -11,11 +11,15 @@ import pytest
 from oracles import (
     assert_gradients,
     check_gradients,
-    compare_gradients,
 )
 from oracles._engine.differences import estimates
 from oracles._engine.measure import SCREEN
-from oracles.checks import AUTODIFF_TOLERANCES, TOLERANCES, LowPrecisionGradientWarning
+from oracles.checks import (
+    AUTODIFF_TOLERANCES,
+    TOLERANCES,
+    LowPrecisionGradientWarning,
+    compare_gradients,
+)
 from reference_nn import NETWORKS, VARIANTS, network
 from reference_nn.protocol import prepare
 from tests.helpers import document_warnings

@@ -140,7 +140,7 @@ def test_functions_returning_dW1_and_dA1_check_in_one_call(slip) -> None:
     report = check_gradients(lambda p: _cost(_forward(X_COLS, p)[0], Y_BINARY), grad, _parameters())
     assert report.passed is (slip is None), report.summary()
     text = report.summary()
-    assert "grad['dW1'] read as the gradient of W1" in text
+    assert "grad['d' + name] read as the gradient of W1, b1," in text
     assert "ignored, not parameters: dA0, dA1" in text
 
 
@@ -565,3 +565,15 @@ def test_attributes_name_what_they_cannot_find() -> None:
     attrs = attributes(TwoLayerNet(), ["params"])
     with pytest.raises(KeyError, match="not parameters of these objects: W9"):
         attrs(lambda: 0.0)({"W9": np.ones(2)})
+
+
+def test_a_transposed_gradient_of_another_shape_is_called_a_transpose() -> None:
+    """A non-square dW1 returned transposed cannot be applied; the error says it is W1's
+    transpose, as the diagnosis says for a square one."""
+    params = {"W1": np.ones((5, 4)), "b1": np.zeros((5, 1))}
+
+    def grad(p):
+        return {"W1": np.ones((4, 5)), "b1": np.zeros((5, 1))}
+
+    with pytest.raises(ValueError, match=r"\(4, 5\), params\['W1'\] \(5, 4\).*W1's transpose"):
+        check_gradients(lambda p: float(np.sum(p["W1"])), grad, params)

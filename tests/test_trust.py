@@ -22,12 +22,16 @@ from oracles import (
     attributes,
     check_at_points,
     check_gradients,
-    compare_gradients,
     diagnose,
     gradients_from_update,
 )
 from oracles._engine.degenerate import degenerate
-from oracles.checks import GradientShapeWarning, LossIgnoresParameters, LossNotRepeatable
+from oracles.checks import (
+    GradientShapeWarning,
+    LossIgnoresParameters,
+    LossNotRepeatable,
+    compare_gradients,
+)
 from oracles.checks.strategies import params_like
 from tests.meta.mutants import ARCHITECTURES, gradients, init, loss
 

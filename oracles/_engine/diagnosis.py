@@ -410,13 +410,14 @@ def _structure(
             "(check the labels' one-hot, the softmax's derivative, and the division by m)",
             layer=L,
         )
+    above = f"layer {L} is" if top + 1 == L else f"layers {top + 1}-{L} are"
     return Defect(
         "propagation",
         params,
-        f"layer {top} and every layer below it are wrong while layers {top + 1}-{L} are "
-        f"right: the error enters while backpropagating into layer {top}; check "
-        f"dA_{top} = W_{top + 1}^T dZ_{top + 1} (with examples as rows: dZ_{top + 1} "
-        f"W_{top + 1}^T) and layer {top}'s activation derivative g'(Z_{top})",
+        f"layer {top} and every layer below it are wrong while {above} right: the error "
+        f"enters while backpropagating into layer {top}; check dA_{top} = W_{top + 1}^T "
+        f"dZ_{top + 1} (with examples as rows: dZ_{top + 1} W_{top + 1}^T) and layer {top}'s "
+        f"activation derivative g'(Z_{top})",
         layer=top,
     )
 

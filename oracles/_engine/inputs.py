@@ -72,7 +72,11 @@ def gradient_at(grad: Grad, x: Point) -> Gradient:
             f"'d' + name); it returned {sorted(map(str, given))}"
         )
     keys = {name: key for name, key in found.items() if key is not None}
-    notes = [f"grad[{k!r}] read as the gradient of {n}" for n, k in keys.items() if k != n]
+    renamed = {n: k for n, k in keys.items() if k != n}
+    standard = [n for n, k in renamed.items() if k == f"d{n}"]
+    notes = [f"grad['d' + name] read as the gradient of {', '.join(standard)}"] if standard else []
+    notes += [f"grad[{k!r}] read as the gradient of {n}" for n, k in renamed.items()
+              if n not in standard]  # fmt: skip
     ignored = sorted(str(k) for k in set(given) - set(keys.values()))
     if ignored:
         notes.append(f"ignored, not parameters: {', '.join(ignored)}")
@@ -130,8 +134,15 @@ def _as_applied(
             f"entries, but return it with {name}'s shape {shape}"
         )
         return g.reshape(shape), read, bug
+    transposed = g.ndim == 2 and g.shape == tuple(reversed(shape))
     raise ValueError(
         f"grad[{key!r}] has shape {g.shape}, params[{name!r}] {shape}: the update "
         "p -= lr * g cannot apply it (it neither broadcasts to the parameter's shape nor has "
         "its entries)"
+        + (
+            f"; it has the shape of {name}'s transpose: dW = dZ A^T (examples as "
+            "columns) or A^T dZ (as rows), or one transpose too many"
+            if transposed
+            else ""
+        )
     )

@@ -270,6 +270,10 @@ class GradientReport:
         rtols = {p.name: p.rtol for p in self.parameters}
         return list(self.precision.sentences(self.method, rtols))
 
+    def __str__(self) -> str:
+        """The summary: ``print(report)`` shows what a person reads, not the arrays."""
+        return self.summary()
+
     def summary(self) -> str:
         """A table, one row per parameter, then each mismatch and the verdict."""
         w = max(6, *(len(p.name) for p in self.parameters))

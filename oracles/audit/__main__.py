@@ -18,7 +18,7 @@ from oracles.audit.report import audit_json, markdown, plots, terminal
 from oracles.audit.run import available_styles, run_audit
 from oracles.cli.baseline import load_baseline
 from oracles.cli.cases import add_report_options
-from oracles.cli.outputs import exit_status, write_reports
+from oracles.cli.outputs import exit_status, writable, write_reports
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.allocator import keep_freed_memory
 from reference_nn.data import load_mnist
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    writable(args)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     mnist = load_mnist(args.mnist_dir)
     names = tuple(args.networks) if args.networks else tuple(NETWORKS)

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles import compare_gradients, diagnose
+from oracles import diagnose
 from oracles._engine.diagnosis import Defect, Diagnosis
 from oracles._engine.optional import missing
 from oracles._engine.slips import MLP, SLIPS, gradients, hypotheses, layer_words
 from oracles._engine.tolerances import autodiff_tolerance_for
+from oracles.checks import compare_gradients
 from reference_nn.network import Network
 
 Array = NDArray[np.float64]

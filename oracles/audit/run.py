@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles import check_gradients, compare_gradients
+from oracles import check_gradients
 from oracles._engine.optional import missing
 from oracles._engine.records import ALL_PARAMETERS, GradientReport, Row
 from oracles.audit.judge import Training, decide
@@ -30,6 +30,7 @@ from oracles.audit.records import (
     Consistency,
     Probe,
 )
+from oracles.checks import compare_gradients
 from reference_nn import NETWORKS, VARIANTS
 from reference_nn.gpu import gpu_unavailable_reason
 from reference_nn.network import Network, build, network

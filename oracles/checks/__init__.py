@@ -6,16 +6,26 @@
 the warnings and errors a check raises, and its default tolerances.
 """
 
+from oracles._engine.diagnosis import Defect, Diagnosis
 from oracles._engine.precision import LossIgnoresParameters, LossNotRepeatable
+from oracles._engine.records import GradientReport, ParameterReport
 from oracles._engine.tolerances import AUTODIFF_TOLERANCES, TOLERANCES
+from oracles.checks.exact import compare_gradients
 from oracles.checks.gradients import GradientShapeWarning, LowPrecisionGradientWarning
+from oracles.checks.points import PointsReport
 
-# What a caller catches, filters or reads the defaults of (the records come with the results).
+# What a caller catches, filters, annotates or reads the defaults of, and the exact comparison.
 __all__ = [
     "AUTODIFF_TOLERANCES",
     "TOLERANCES",
+    "Defect",
+    "Diagnosis",
+    "GradientReport",
     "GradientShapeWarning",
     "LossIgnoresParameters",
     "LossNotRepeatable",
     "LowPrecisionGradientWarning",
+    "ParameterReport",
+    "PointsReport",
+    "compare_gradients",
 ]

@@ -122,19 +122,36 @@ class Attributes:
     def __call__(self, fn: Callable[[], Any]) -> Callable[[dict[str, Any]], Any]:
         """``fn()`` as a function of the parameters: each call writes them into the objects,
         runs ``fn`` and restores every value and attribute as it was."""
-        return lambda params: self._run(params, fn)[0]
+        return lambda params: self.run(params, fn)[0]
 
     def update(self, step: Callable[[], Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """``step()`` (a training step that updates the objects) as an update of the
         parameters, for ``gradients_from_update``: the values it leaves, read back."""
-        return lambda params: self._run(params, step)[1]
+        return lambda params: self.run(params, step)[1]
+
+    def stored(self, name: str, attribute: str | None = None) -> Any:
+        """What the object holding parameter ``name`` keeps as its gradient: ``attribute``,
+        else the first of ``d<attr>``, ``<attr>_grad`` and ``grad_<attr>`` it has, indexed as
+        the parameter is (in a list or dict attribute)."""
+        owner, attr, key = self._slots[name]
+        names = [attribute] if attribute else [f"d{attr}", f"{attr}_grad", f"grad_{attr}"]
+        found = next((n for n in names if hasattr(owner, n)), None)
+        if found is None:
+            raise AttributeError(
+                f"{type(owner).__name__} holds no gradient of {name}: looked for "
+                f"{', '.join(names)} after backward (name it: grads={{{name!r}: 'attribute'}})"
+            )
+        value = getattr(owner, found)
+        return value if key is None else value[key]
 
     def _get(self, slot: tuple[object, str, Any]) -> Any:
         owner, attr, key = slot
         value = getattr(owner, attr)
         return value if key is None else value[key]
 
-    def _run(self, params: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    def run(self, params: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        """``fn()`` with ``params`` written into the objects: its result and the parameters'
+        values it left; every value and attribute is then restored as it was."""
         unknown = sorted(set(params) - set(self._slots))
         if unknown:
             raise KeyError(f"not parameters of these objects: {', '.join(unknown)}")

@@ -33,6 +33,10 @@ class PointsReport:
         """The verdict: false when some point failed."""
         return self.passed
 
+    def __str__(self) -> str:
+        """The summary: ``print(report)`` shows what a person reads, not the arrays."""
+        return self.summary()
+
     def summary(self) -> str:
         """How many points passed, and the first failure's scale, index and report."""
         if self.passed:

@@ -63,6 +63,10 @@ class PrimitiveReport:
         """The verdict: false when a property fails."""
         return self.passed
 
+    def __str__(self) -> str:
+        """The summary: ``print(report)`` shows what a person reads, not the arrays."""
+        return self.summary()
+
     def summary(self) -> str:
         """One line per property checked, then each failure with its input."""
         failed = {f.property for f in self.failures}

@@ -6,6 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from oracles._engine.optional import missing
+
+if reason := missing("properties"):
+    raise ImportError(f"oracles.checks.strategies draws with hypothesis: {reason}")
+
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 

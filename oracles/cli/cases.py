@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from oracles.cli.baseline import load_baseline
-from oracles.cli.outputs import exit_status, write_reports
+from oracles.cli.outputs import exit_status, writable, write_reports
 from oracles.own_network.case import Case, CaseAudit, audit_cases
 
 
@@ -54,15 +54,18 @@ def load_cases(target: str) -> list[Case]:
 
 def run(args: Any) -> int:
     """Audit ``args.case`` and write what ``args`` asks (--json, --markdown, --plots); the exit
-    status: 1 under --fail-on or --baseline when they find something, else 0."""
+    status: 1 when a case is ``args.fail_on`` (default ``wrong``) or worse, or a --baseline row
+    regressed, else 0."""
     from oracles.reports.case import as_json, markdown, plots, terminal
 
+    args.fail_on = args.fail_on or "wrong"  # a wrong gradient fails your CI unless you say so
+    writable(args)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     audits: list[CaseAudit] = audit_cases(load_cases(args.case))
     print(terminal(audits))
     document = as_json(audits)
     write_reports(args, document, lambda: markdown(audits), lambda folder: plots(audits, folder))
-    hit = [a.name for a in audits if args.fail_on and a.fails(args.fail_on)]
+    hit = [a.name for a in audits if a.fails(args.fail_on)]
     return exit_status(args, 0, hit, document, baseline)
 
 
@@ -79,14 +82,15 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on",
         choices=("wrong", "inexact"),
-        help="exit 1 when a derivation audited has this verdict or worse",
+        help="exit 1 when a derivation audited has this verdict or worse (your cases: wrong "
+        "unless given)",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m oracles``."""
+def build_parser(prog: str = "python -m oracles") -> argparse.ArgumentParser:
+    """The argument parser of ``python -m oracles`` (the ``oracles`` command)."""
     parser = argparse.ArgumentParser(
-        prog="python -m oracles",
+        prog=prog,
         description="Audit your own networks: each parameter's gradient judged by finite "
         "differences of your loss and, given the network you meant, by jax.grad of it.",
     )
@@ -99,10 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m oracles") -> int:
     """Audit the cases and write the reports; the exit status (0 ok, 1 a failure under
     --fail-on or --baseline, 2 an error, said on stderr)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
@@ -112,4 +116,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command() -> None:
     """The ``oracles`` console script: ``main``, then exit with its status."""
-    sys.exit(main())
+    sys.exit(main(prog="oracles"))

@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from oracles._engine.optional import missing
 from oracles.cli.baseline import regressions
+
+
+def writable(args: Any) -> None:
+    """Before any work: an ImportError naming the extra when --plots cannot be drawn here."""
+    reason = missing("plot") if args.plots else None
+    if reason:
+        raise ImportError(f"--plots draws with matplotlib: {reason}")
 
 
 def write_report(path: Path, text: str) -> None:

@@ -22,7 +22,7 @@ def pyplot() -> Any:
     """matplotlib.pyplot drawing to files (Agg), or an ImportError naming the ``plot`` extra."""
     reason = missing("plot")
     if reason:
-        raise ImportError(f"--plots draws with matplotlib: {reason}")
+        raise ImportError(f"the plots are drawn with matplotlib: {reason}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +50,7 @@ def heatmaps(
     (columns), networks down, parameters across, log10 of the largest relative error in each
     cell (one that fails is marked x, in red); a red line on the colour bar marks each pass
     threshold (rtol) found there, and a parameter a network lacks is a grey cell ``none``."""
-    size = (5.5 * len(variants), (0.5 * len(networks) + 1.8) * len(panels))
+    size = (6.5 * len(variants), (0.5 * len(networks) + 1.8) * len(panels))
     fig, axes = plt.subplots(len(panels), len(variants), figsize=size, squeeze=False)
     for row, panel in enumerate(panels):
         for ax, variant in zip(axes[row], variants, strict=True):
@@ -69,14 +69,15 @@ def heatmaps(
             ax.set_yticks(range(len(networks)), networks)
             rtols = sorted({r.report.rtol for r in mine})
             passes = ", ".join(f"{rtol:.0e}" for rtol in rtols)
-            ax.set_title(f"{panel[2]}, {variant}\nlog10 max relative error (passes below "
-                         f"{passes}: red line)", fontsize=8)  # fmt: skip
+            ax.set_title(f"{panel[2]}, {variant}\nlog10 max relative error; passes below "
+                         f"{passes} (red line)", fontsize=8, loc="left")  # fmt: skip
             for i, j in np.ndindex(grid.shape):
                 if np.isnan(grid[i, j]):
                     ax.text(j, i, "none", ha="center", va="center", color="0.4", fontsize=6)
                 else:
                     fails = {"fontweight": "bold", "bbox": {"facecolor": "red", "lw": 0, "pad": 1}}
-                    ax.text(j, i, f"{np.log10(grid[i, j]):.0f}{' x' if failed[i, j] else ''}",
+                    exponent = round(float(np.log10(grid[i, j])))  # an int: never "-0"
+                    ax.text(j, i, f"{exponent}{' x' if failed[i, j] else ''}",
                             ha="center", va="center", color="w", fontsize=7,
                             **(fails if failed[i, j] else {}))  # fmt: skip
             bar = fig.colorbar(image, ax=ax, shrink=0.8)
@@ -107,7 +108,7 @@ def failures(rows: Sequence[Row], folder: Path, plt: Any) -> list[Path]:
         ax.plot([low, high], [low, high], "k--", lw=0.8, label="analytic = numerical")
         what = "directional derivatives" if row.report.mode == "directional" else "coordinates"
         ax.set_xlabel(f"numerical (finite differences, {what})")
-        ax.set_ylabel(f"analytic ({row.variant} backward)")
+        ax.set_ylabel("analytic (the backward under test)")
         ax.set_title(f"{row.network} {row.variant}: {row.parameter}")
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
