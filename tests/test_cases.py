@@ -513,3 +513,29 @@ def test_a_reference_without_jax_names_the_extra(monkeypatch) -> None:
     install = re.escape("pip install 'reference-nn[jax]'")
     with pytest.raises(ImportError, match=f"needs JAX: jax does not import.*{install}"):
         reference_gradient(meant, params)
+
+
+def test_your_command_fails_a_wrong_case_by_default_and_refuses_plots_it_cannot_draw(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """python -m oracles exits 1 on a wrong gradient without --fail-on; without matplotlib,
+    --plots is refused before anything is audited; print(report) is its summary."""
+    from oracles import check_gradients
+    from oracles.cli.cases import main as cases_main
+
+    module = tmp_path / "onecase.py"
+    module.write_text(
+        "import numpy as np\nfrom oracles import Case\n\n"
+        "def cases():\n"
+        "    return Case(lambda p: float(np.sum(p['W'] ** 2)), lambda p: {'W': p['W']},\n"
+        "                {'W': np.arange(1.0, 4.0)}, name='halved')\n"
+    )
+    assert cases_main([f"{module}:cases"]) == 1
+    assert "--fail-on wrong: halved" in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert cases_main([f"{module}:cases", "--plots", str(tmp_path / "p")]) == 2
+    out, err = capsys.readouterr()
+    assert "pip install 'reference-nn[plot]'" in err and "halved" not in out
+    report = check_gradients(lambda p: float(np.sum(p["W"] ** 2)), lambda p: {"W": p["W"]},
+                             {"W": np.arange(1.0, 4.0)})  # fmt: skip
+    assert str(report) == report.summary() and "WRONG" in str(report)
