@@ -539,3 +539,27 @@ def test_your_command_fails_a_wrong_case_by_default_and_refuses_plots_it_cannot_
     report = check_gradients(lambda p: float(np.sum(p["W"] ** 2)), lambda p: {"W": p["W"]},
                              {"W": np.arange(1.0, 4.0)})  # fmt: skip
     assert str(report) == report.summary() and "WRONG" in str(report)
+
+
+def test_the_readme_example_without_its_mask_is_diagnosed_against_the_network_meant() -> None:
+    """examples/minimal.py with its log(p + 1e-8) guard kept and its ReLU mask dropped: W2 and
+    b2 are only inexact (right for the network meant), so the diagnosis, made against that
+    network, names the slip entering at layer 1, not an error in every layer."""
+    case = load_cases(f"{Path(__file__).parents[1] / 'examples' / 'minimal.py'}:cases")[0]
+    X_MIN, Y_MIN = case.loss.__globals__["X"], case.loss.__globals__["Y"]  # the example's data
+
+    def no_mask(p):
+        value, grads = case.loss(p)
+        A1 = np.maximum(p["W1"] @ X_MIN + p["b1"], 0)
+        Z2 = p["W2"] @ A1 + p["b2"]
+        P = np.exp(Z2 - Z2.max(axis=0)) / np.exp(Z2 - Z2.max(axis=0)).sum(axis=0)
+        dZ1 = p["W2"].T @ ((P - Y_MIN) / X_MIN.shape[1])  # no (A1 > 0)
+        return value, {**grads, "W1": dZ1 @ X_MIN.T, "b1": dZ1.sum(axis=1, keepdims=True)}
+
+    audit = audit_case(Case(no_mask, None, case.params, reference=case.reference, name="nomask"))
+    verdicts = {v.parameter: v.verdict for v in audit.verdicts}
+    assert verdicts == {"W1": "wrong", "b1": "wrong", "W2": "inexact", "b2": "inexact"}
+    assert audit.diagnosis is not None
+    assert [(d.kind, d.parameters, d.layer) for d in audit.diagnosis.defects] == [
+        ("propagation", ("W1", "b1"), 1)
+    ]

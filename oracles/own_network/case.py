@@ -203,13 +203,11 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
         behind = [j for j in mine if not j.report.passed] or mine
         error = max(j.report.max_relative_error for j in behind)
         verdicts.append(ParameterVerdict(name, found, own, meant, error, _why(own, meant, gap)))
-    # Slips are named from your loss where the gradient is of neither objective; where it is
-    # right for your loss alone, from the reference (how the two objectives differ).
+    # The diagnosis is made against the network you meant where there is one: a parameter
+    # only inexact (right for that network, off by your loss's guard) is then no evidence of
+    # a slip. Without one, from your loss.
     diagnosis = None
-    if any(v.verdict == "wrong" for v in verdicts):
-        diagnosis = diagnose(loss, grad, params, layers=case.layers,
-                             examples=case.examples, seed=seed)  # fmt: skip
-    elif any(v.own and v.meant is False for v in verdicts) and trusted_fn is not None:
+    if any(v.verdict == "wrong" or (v.own and v.meant is False) for v in verdicts):
         diagnosis = diagnose(loss, grad, params, reference=trusted_fn, layers=case.layers,
                              examples=case.examples, seed=seed)  # fmt: skip
     return CaseAudit(case.name, judged, verdicts, diagnosis, _primitives(case.primitives), gap,
