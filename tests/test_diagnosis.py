@@ -185,3 +185,47 @@ def test_assert_gradients_says_what_is_wrong() -> None:
     text = str(info.value)
     assert "gradient of b1, b2, b3 disagrees" in text
     assert "[bias_sum_over_units] b1, b2, b3" in text and "np.sum(dZ)" in text
+
+
+def test_one_layer_gets_no_every_layer_sentence() -> None:
+    """Softmax regression (one layer) with a wrong dW: no 'every layer is wrong', which would
+    say nothing the check did not."""
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((4, 10)), rng.integers(0, 3, 10)
+    Y = np.eye(3)[y].T
+
+    def probabilities(p):
+        Z = p["W"] @ X + p["b"]
+        return np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+
+    def loss(p):
+        return float(-np.mean(np.log(np.sum(probabilities(p) * Y, axis=0))))
+
+    def grad(p):
+        dZ = (probabilities(p) - Y) / X.shape[1]
+        return {
+            "W": dZ @ X.T + 0.1 * rng.standard_normal((3, 4)),
+            "b": 3 * dZ.sum(axis=1, keepdims=True),
+        }
+
+    params = {"W": rng.standard_normal((3, 4)), "b": rng.standard_normal((3, 1))}
+    found = diagnose(loss, grad, params, layers=[("W", "b")])
+    assert found.defects and "every layer" not in str(found)
+    assert "output_error" not in [d.kind for d in found.defects]
+
+
+def test_a_gradient_that_should_be_zero_is_described_by_its_size() -> None:
+    """A bias before a normalisation: its right gradient is 0 (up to rounding); one given
+    there reads 'its right gradient is about 0 here', not a relative error of 1e+10."""
+    rng = np.random.default_rng(9)
+    X, R = rng.standard_normal((4, 12)), rng.standard_normal((3, 12))
+    W = rng.standard_normal((3, 4))
+
+    def loss(p):
+        Z = W @ X + p["b"]
+        return float(np.sum(R * (Z - Z.mean(axis=1, keepdims=True)) / Z.std(axis=1, keepdims=True)))
+
+    found = diagnose(loss, lambda p: {"b": R.sum(axis=1, keepdims=True)},
+                     {"b": rng.standard_normal((3, 1))})  # fmt: skip
+    assert "its right gradient is about 0 here" in str(found), str(found)
+    assert "relative error" not in str(found)

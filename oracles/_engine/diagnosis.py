@@ -402,6 +402,8 @@ def _structure(
     if not params:
         return None
     L = len(order)
+    if L == 1:
+        return None  # one layer: "every layer is wrong" would say only what the check said
     if top == L:
         return Defect(
             "output_error",
@@ -445,14 +447,21 @@ def _relative_error(e: _Evidence) -> float:
     return float(np.linalg.norm(e.g - nearest) / max(float(np.linalg.norm(nearest)), 1e-300))
 
 
+def _error_words(e: _Evidence) -> str:
+    """The relative error; where the right gradient is about zero (a millionth of the given or
+    less: a bias before a normalisation), both sizes instead of a ratio like 1e+10."""
+    nearest = np.clip(e.g, e.low, e.high)
+    right, given = float(np.linalg.norm(nearest)), float(np.linalg.norm(e.g))
+    if right <= 1e-6 * given:
+        return f"its right gradient is about 0 here (norm {right:.2g}), the one given {given:.2g}"
+    return f"relative error {_relative_error(e):.2g}"
+
+
 def _unexplained(items: list[_Evidence]) -> Defect:
     parts = []
     for e in items:
         wrong = ~e.right(e.g)
-        parts.append(
-            f"{e.name} (relative error {_relative_error(e):.2g}, "
-            f"{int(wrong.sum())} of {e.g.size} entries off)"
-        )
+        parts.append(f"{e.name} ({_error_words(e)}, {int(wrong.sum())} of {e.g.size} entries off)")
     return Defect(
         "unexplained",
         tuple(e.name for e in items),
