@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from oracles import assert_gradients, diagnose
+from oracles import assert_gradients, check_gradients, diagnose
 from oracles._engine.diagnosis import DEFECTS, NETWORK_DEFECTS, POINT_DEFECTS
 from oracles._engine.slips import MLP, Slip, gradients
 
@@ -229,3 +229,55 @@ def test_a_gradient_that_should_be_zero_is_described_by_its_size() -> None:
                      {"b": rng.standard_normal((3, 1))})  # fmt: skip
     assert "its right gradient is about 0 here" in str(found), str(found)
     assert "relative error" not in str(found)
+
+
+@pytest.mark.parametrize("bug", ["bias_sum", "first_example", "no_derivative"])
+def test_layer_roles_are_read_by_shape_not_by_place(bug) -> None:
+    """layers= in Nielsen's order (bias before weight) diagnoses as the natural order does;
+    layers=[] says that no layer is reasoned about instead of switching it off silently."""
+    p, X, y = _data()
+    args = (partial(loss, X=X, y=y), partial(backward, X=X, y=y, bug=bug), p)
+    natural = diagnose(*args)
+    flipped = diagnose(*args, layers=[(f"b{k}", f"W{k}") for k in range(1, 4)])
+    assert [(d.kind, d.parameters, d.layer) for d in flipped.defects] == [
+        (d.kind, d.parameters, d.layer) for d in natural.defects
+    ]
+    kind, params, _, _ = EXPECTED[bug]
+    assert (flipped.defects[0].kind, flipped.defects[0].parameters) == (kind, params)
+    silent = diagnose(*args, layers=[])
+    assert any("layers=[]" in u for u in silent.undecided)
+
+
+def test_a_recurrent_layer_in_its_natural_order_is_not_read_as_a_bias() -> None:
+    """("Wx", "Wh", "b"): a slip in dWh (the previous state taken one step late) was named
+    bias_reduction [Wh] when the second place was read as the bias."""
+    rng = np.random.default_rng(12)
+    xs, R = rng.standard_normal((3, 4, 2)), rng.standard_normal((4, 5))  # T=3, N=4, D=2, H=5
+    p = {"Wx": rng.standard_normal((2, 5)), "Wh": rng.standard_normal((5, 5)) / 2,
+         "b": rng.standard_normal(5)}  # fmt: skip
+
+    def states(q):
+        hs = [np.zeros((4, 5))]
+        for x in xs:
+            hs.append(np.tanh(x @ q["Wx"] + hs[-1] @ q["Wh"] + q["b"]))
+        return hs
+
+    def loss(q):
+        return float(np.sum(R * states(q)[-1]))
+
+    def grad(q, late=False):
+        hs = states(q)
+        g = {k: np.zeros_like(v) for k, v in q.items()}
+        dh = R
+        for t in range(len(xs), 0, -1):
+            dz = dh * (1 - hs[t] ** 2)
+            g["Wx"] += xs[t - 1].T @ dz
+            g["Wh"] += (hs[t] if late else hs[t - 1]).T @ dz
+            g["b"] += dz.sum(axis=0)
+            dh = dz @ q["Wh"].T
+        return g
+
+    assert check_gradients(loss, grad, p)
+    found = diagnose(loss, partial(grad, late=True), p, layers=[("Wx", "Wh", "b")])
+    assert found.defects and all(d.kind != "bias_reduction" for d in found.defects), str(found)
+    assert {n for d in found.defects for n in d.parameters} == {"Wh"}

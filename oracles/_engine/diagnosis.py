@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from oracles._engine.degenerate import degenerate, degenerate_words
-from oracles._engine.inputs import Grad, Loss, Params, float64_copies
+from oracles._engine.inputs import Grad, Loss, Params, Point, float64_copies
 from oracles._engine.measure import measure, problem_for
 from oracles._engine.records import GradientReport, ParameterReport
 from oracles._engine.tolerances import Tolerance
@@ -190,6 +190,24 @@ def _layers_from_names(names: Sequence[str]) -> list[tuple[str, str]] | None:
     return [(found[k]["w"], found[k]["b"]) for k in range(1, len(found) + 1)]
 
 
+def _roles(layer: tuple[str, ...], x: Point) -> tuple[str, ...]:
+    """A layer's parameters, its weight first and its bias second, read by shape wherever
+    they stand (("Wx", "Wh", "b") -> ("Wx", "b", "Wh"); Nielsen's ("b3", "W3") -> ("W3", "b3")):
+    the weight has two or more axes longer than 1, the bias at most one. Left as given where
+    the shapes do not tell (a weight of one output unit)."""
+
+    def matrix(name: str) -> bool:
+        return sum(int(n) > 1 for n in np.shape(x[name])) >= 2
+
+    known = [name for name in layer if name in x]
+    weights = [name for name in known if matrix(name)]
+    vectors = [name for name in known if not matrix(name)]
+    if not weights or not vectors:
+        return layer
+    first = (weights[0], vectors[0])
+    return first + tuple(name for name in layer if name not in first)
+
+
 def diagnosis_of(
     report: GradientReport,
     loss: Loss,
@@ -258,6 +276,11 @@ def diagnosis_of(
     if order is None:
         undecided.append("propagation, output_error (no layer order: name the parameters "
                          "W1, b1, W2, b2, ... or pass layers=)")  # fmt: skip
+    elif not order:
+        undecided.append("propagation, output_error (layers=[]: no layer order, so no layer "
+                         "is reasoned about)")  # fmt: skip
+    else:
+        order = [_roles(tuple(layer), x) for layer in order]
     biases = {layer[1] for layer in order if len(layer) > 1} if order else set()
     found = {
         e.name: _per_parameter(e, e.name in biases, examples) for e in evidence.values() if e.failed
