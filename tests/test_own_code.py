@@ -577,3 +577,26 @@ def test_a_transposed_gradient_of_another_shape_is_called_a_transpose() -> None:
 
     with pytest.raises(ValueError, match=r"\(4, 5\), params\['W1'\] \(5, 4\).*W1's transpose"):
         check_gradients(lambda p: float(np.sum(p["W1"])), grad, params)
+
+
+def test_a_namespace_holding_both_W1_and_dW1_reads_dW1_as_the_gradient() -> None:
+    """A notebook's cell run into a dict (or locals()) holds the parameters and their
+    gradients: dW1 is the gradient of W1, whatever W1 beside it holds, and the report says so."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3, 6))
+    params = {"W1": rng.standard_normal((2, 3)), "b1": rng.standard_normal((2, 1))}
+
+    def loss(p):
+        return float(np.sum(np.tanh(p["W1"] @ X + p["b1"]) ** 2))
+
+    def namespace(p):
+        W1, b1 = p["W1"], p["b1"]
+        A1 = np.tanh(W1 @ X + b1)
+        dZ1 = 2 * A1 * (1 - A1**2)
+        dW1, db1 = dZ1 @ X.T, dZ1.sum(axis=1, keepdims=True)
+        return {"X": X, "W1": W1, "b1": b1, "A1": A1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+    report = check_gradients(loss, namespace, params)
+    assert report, report.summary()
+    assert any("grad holds W1, b1 and their 'd' + name" in r for r in report.readings)
+    assert any(r == "ignored, not parameters: A1, X, dZ1" for r in report.readings)

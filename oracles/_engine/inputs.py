@@ -77,7 +77,11 @@ def gradient_at(grad: Grad, x: Point) -> Gradient:
     notes = [f"grad['d' + name] read as the gradient of {', '.join(standard)}"] if standard else []
     notes += [f"grad[{k!r}] read as the gradient of {n}" for n, k in renamed.items()
               if n not in standard]  # fmt: skip
-    ignored = sorted(str(k) for k in set(given) - set(keys.values()))
+    both = [n for n, k in keys.items() if k != n and n in given]
+    if both:
+        notes.append(f"grad holds {', '.join(both)} and their 'd' + name: the 'd' entries are "
+                     "read as the gradients, the others as the parameters' own values")  # fmt: skip
+    ignored = sorted(str(k) for k in set(given) - set(keys.values()) - set(both))
     if ignored:
         notes.append(f"ignored, not parameters: {', '.join(ignored)}")
     dtypes = []
@@ -101,9 +105,11 @@ def gradient_at(grad: Grad, x: Point) -> Gradient:
 
 
 def _key(given: Mapping[str, Any], name: str) -> str | None:
-    if name in given:
-        return name
-    return f"d{name}" if f"d{name}" in given else None
+    """'d' + name where the dict holds it (a namespace holding both W1 and dW1: dW1 is the
+    gradient, W1 the parameter's own value), else the name itself."""
+    if f"d{name}" in given:
+        return f"d{name}"
+    return name if name in given else None
 
 
 def _as_applied(
