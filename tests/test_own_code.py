@@ -600,3 +600,33 @@ def test_a_namespace_holding_both_W1_and_dW1_reads_dW1_as_the_gradient() -> None
     assert report, report.summary()
     assert any("grad holds W1, b1 and their 'd' + name" in r for r in report.readings)
     assert any(r == "ignored, not parameters: A1, X, dZ1" for r in report.readings)
+
+
+def test_python_scalars_are_float_parameters_and_come_back_as_they_were() -> None:
+    """self.bias = 0 (an int) and a dict entry 0.5 are parameters of one entry; after the
+    check the attribute is the int it was."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal(6)
+
+    class Neuron:
+        def __init__(self):
+            self.w, self.bias = rng.standard_normal(6), 0
+
+        def loss(self):
+            return float(np.tanh(X @ self.w + self.bias) ** 2)
+
+        def grads(self, slip=1.0):
+            a = np.tanh(X @ self.w + self.bias)
+            dz = 2 * a * (1 - a**2)
+            return {"w": dz * X, "bias": slip * float(dz)}
+
+    neuron = Neuron()
+    attrs = attributes(neuron, ["w", "bias"])
+    assert check_gradients(attrs(neuron.loss), attrs(neuron.grads), attrs.params)
+    assert not check_gradients(attrs(neuron.loss), attrs(lambda: neuron.grads(2.0)), attrs.params)
+    assert neuron.bias == 0 and type(neuron.bias) is int
+    plain = {"w": neuron.w.copy(), "c": 0.5}
+    report = check_gradients(lambda p: float(np.sum(p["w"] ** 2) * p["c"]),
+                             lambda p: {"w": 2 * p["w"] * p["c"], "c": float(np.sum(p["w"] ** 2))},
+                             plain)  # fmt: skip
+    assert report and plain["c"] == 0.5

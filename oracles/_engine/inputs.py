@@ -16,12 +16,15 @@ Point = dict[str, NDArray[np.float64]]
 
 
 def float64_copies(params: Params) -> Point:
-    """Float64 copies of ``params`` (a non-empty dict of finite float arrays)."""
+    """Float64 copies of ``params`` (a non-empty dict of finite float arrays; a Python int or
+    float is a float parameter of one entry, as a bias initialised ``self.bias = 0`` is)."""
     if not isinstance(params, Mapping) or not params:
         raise TypeError("params must be a non-empty dict of float arrays")
     copies: Point = {}
     for name, value in params.items():
-        array = np.asarray(value)
+        held: Any = value  # an array, or a Python number
+        scalar = isinstance(held, int | float) and not isinstance(held, bool)
+        array = np.asarray(float(held) if scalar else held)
         if array.dtype.kind != "f":
             raise TypeError(f"params[{name!r}] must be a float array, got dtype {array.dtype}")
         if not np.all(np.isfinite(array)):

@@ -195,7 +195,10 @@ class Attributes:
 
 
 def _copy(value: Any) -> Any:
-    """A copy of an array of any kind, on its device."""
+    """A copy of an array of any kind, on its device; a Python int or float as a float (a
+    parameter initialised as ``0``; the attribute itself is an int again afterwards)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     return value.copy() if hasattr(value, "copy") and hasattr(value, "shape") else np.array(value)
 
 
