@@ -337,7 +337,7 @@ def test_the_users_command_loads_nothing_of_the_five_documents(tmp_path) -> None
 
 @pytest.mark.parametrize("slip", [None, "prime_of_output_layer"])
 def test_a_class_with_lists_that_updates_itself_is_audited_in_a_few_lines(slip) -> None:
-    from oracles import attributes, gradients_from_update
+    from oracles import attributes, check_gradients, gradients_from_update
     from tests.test_own_code import BATCH, Network, _cost_of
 
     net = Network([5, 4, 3], slip)
@@ -347,14 +347,16 @@ def test_a_class_with_lists_that_updates_itself_is_audited_in_a_few_lines(slip) 
     X, Y = np.hstack([x for x, _ in BATCH]), np.hstack([y for _, y in BATCH])
     meant = mlp_reference(X, Y, activation="sigmoid", output="sigmoid",
                           loss="half_squared_error", layers=attrs.layers)  # fmt: skip
-    audit = audit_case(Case(loss, grad, attrs.params, reference=meant, layers=attrs.layers))
+    audit = audit_case(Case(loss, grad, attrs, reference=meant))  # its params and its layers
     found = {v.parameter: v.verdict for v in audit.verdicts}
+    assert bool(check_gradients(loss, grad, attrs)) is (slip is None)
     if slip is None:
         assert set(found.values()) == {"correct"}
         assert audit.loss_gap is not None and audit.loss_gap < 1e-14
     else:
         assert found == {"weights[0]": "wrong", "biases[0]": "wrong",
                          "weights[1]": "correct", "biases[1]": "correct"}  # fmt: skip
+        assert audit.diagnosis is not None and audit.diagnosis.defects[0].layer == 1
 
 
 @pytest.mark.parametrize("dense", ["Dense", "DenseForgettingTheBiasSum"])

@@ -236,6 +236,14 @@ def _shallow(value: Any) -> Any:
     return None
 
 
+def unwrapped(params: Any, layers: Any = None) -> tuple[Any, Any]:
+    """``params`` as the checks take them: an ``Attributes`` gives its parameters, and its
+    layers where ``layers`` is None; anything else is returned as it is."""
+    if isinstance(params, Attributes):
+        return params.params, params.layers if layers is None else layers
+    return params, layers
+
+
 def attributes(owners: object | Sequence[object], names: Sequence[str]) -> Attributes:
     """The parameters ``names`` of ``owners`` (an object, or a list of layer objects): see
     ``Attributes``. Its ``params`` go to the checker, ``attrs(fn)`` makes a loss or a gradient

@@ -21,6 +21,7 @@ from oracles._engine.measure import MODES, measure, problem_for
 from oracles._engine.precision import LossIgnoresParameters, ignored
 from oracles._engine.records import GradientReport
 from oracles._engine.tolerances import autodiff_tolerance_for, tolerance_for
+from oracles.checks.adapters import unwrapped
 from oracles.checks.exact import compare_gradients
 
 
@@ -68,6 +69,7 @@ def check_gradients(
     ignores parameters whose gradient is not zero raises LossIgnoresParameters.
     ``bool(report)`` is the verdict.
     """
+    params, _ = unwrapped(params)
     loss, grad, params, kind = prepared("check_gradients", loss, grad, params)
     if mode not in (*MODES, "auto"):
         raise ValueError(f"unknown mode {mode!r}; expected one of {('auto', *MODES)}")
@@ -134,6 +136,7 @@ def assert_gradients(
     the diagnosis (what is wrong, where; ``layers`` and ``examples`` as for ``diagnose``) when
     any parameter disagrees."""
     __tracebackhide__ = True
+    params, layers = unwrapped(params, layers)
     loss, grad, params, kind = prepared("assert_gradients", loss, grad, params)
     report = on_device(check_gradients(loss, grad, params, **options), kind)
     if not report.passed:
@@ -162,6 +165,7 @@ def diagnose(
     beta); by default read from names W1, b1, W2, b2, ... ``examples``: the batch size m, so
     that a factor of m can be named as a missing division by it.
     """
+    params, layers = unwrapped(params, layers)
     loss, grad, params, kind = prepared("diagnose", loss, grad, params)
     seed = check_options.get("seed", 0)
     if reference is not None:

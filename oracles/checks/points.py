@@ -14,6 +14,7 @@ from oracles._engine.arrays import Kind, prepared
 from oracles._engine.diagnosis import diagnosis_of
 from oracles._engine.inputs import Grad, Loss, Params, float64_copies
 from oracles._engine.records import GradientReport
+from oracles.checks.adapters import unwrapped
 from oracles.checks.gradients import check_gradients, on_device
 
 
@@ -81,6 +82,7 @@ def check_at_points(
     """``check_gradients`` (with ``options``) at ``count`` points per scale (see ``points``),
     reproducibly from ``seed``, stopping at the first point that fails. The report is falsy
     when a point fails."""
+    params, _ = unwrapped(params)
     loss, grad, params, kind = prepared("check_at_points", loss, grad, params)
     return _at_points(loss, grad, params, kind, count, scales, seed, options)
 
@@ -100,6 +102,7 @@ def assert_at_points(
     """``check_at_points``, raising AssertionError with the failing point's report and its
     diagnosis (``layers`` and ``examples`` as for ``diagnose``) when a point fails."""
     __tracebackhide__ = True
+    params, layers = unwrapped(params, layers)
     loss, grad, params, kind = prepared("assert_at_points", loss, grad, params)
     found = _at_points(loss, grad, params, kind, count, scales, seed, options)
     if found.failing_point is not None:

@@ -22,6 +22,7 @@ from oracles._engine.inputs import Grad, Loss, float64_copies, split
 from oracles._engine.optional import missing
 from oracles._engine.records import ALL_PARAMETERS, GradientReport, Row
 from oracles._engine.tolerances import autodiff_tolerance_for
+from oracles.checks.adapters import unwrapped
 from oracles.checks.exact import compare_gradients
 from oracles.checks.gradients import check_gradients, diagnose
 from oracles.checks.primitives import PRIMITIVES
@@ -62,6 +63,9 @@ class Case:
     examples: int | None = None
 
     def __post_init__(self) -> None:
+        params, layers = unwrapped(self.params, self.layers)  # an Attributes: its params, layers
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "layers", layers)
         if not callable(self.loss):
             raise TypeError(f"Case {self.name!r}: loss must be callable, got {self.loss!r}")
         if self.grad is not None and not callable(self.grad):
