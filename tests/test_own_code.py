@@ -630,3 +630,36 @@ def test_python_scalars_are_float_parameters_and_come_back_as_they_were() -> Non
                              lambda p: {"w": 2 * p["w"] * p["c"], "c": float(np.sum(p["w"] ** 2))},
                              plain)  # fmt: skip
     assert report and plain["c"] == 0.5
+
+
+@pytest.mark.parametrize("slip", [None, "prime_of_output_layer"])
+def test_per_example_backprop_in_the_objects_own_layout_checks_in_three_lines(slip) -> None:
+    """Nielsen's backprop(x, y) returns (nabla_b, nabla_w), lists, for one example: attrs.grad
+    reads that layout (order= names its tuple) and averages it over the examples."""
+    net = Network([5, 4, 3], slip)
+    attrs = attributes(net, ["weights", "biases"])
+    grad = attrs.grad(net.backprop, order=["biases", "weights"], examples=BATCH)
+    report = check_gradients(attrs(lambda: _cost_of(net)), grad, attrs)
+    assert bool(report) is (slip is None)
+    if slip:
+        assert set(report.failed) == {"weights[0]", "biases[0]"}
+    with pytest.raises(ValueError, match=r"do not have the shapes of .* another order\? \(order="):
+        check_gradients(attrs(lambda: _cost_of(net)), attrs.grad(net.backprop, examples=BATCH),
+                        attrs)  # fmt: skip
+
+
+def test_gradients_as_a_dict_of_the_objects_lists_are_read_by_attribute() -> None:
+    net = Network([5, 4, 3])
+    attrs = attributes(net, ["weights", "biases"])
+    x, y = BATCH[0]
+
+    def one_example():
+        nabla_b, nabla_w = net.backprop(x, y)
+        return {"dweights": nabla_w, "biases": nabla_b}
+
+    def cost():
+        return 0.5 * float(np.sum((net.feedforward(x) - y) ** 2))
+
+    assert check_gradients(attrs(cost), attrs.grad(one_example), attrs)
+    with pytest.raises(ValueError, match=r"have no biases \(looked for each name and 'd' \+ name"):
+        check_gradients(attrs(cost), attrs.grad(lambda: {"weights": 0}), attrs)

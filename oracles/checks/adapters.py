@@ -7,7 +7,7 @@ them for each point checked and restored afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,6 +128,69 @@ class Attributes:
         """``step()`` (a training step that updates the objects) as an update of the
         parameters, for ``gradients_from_update``: the values it leaves, read back."""
         return lambda params: self.run(params, step)[1]
+
+    def grad(
+        self,
+        fn: Callable[..., Any],
+        *,
+        order: Sequence[str] | None = None,
+        examples: Iterable[Sequence[Any]] | None = None,
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """A ``grad(params)`` from code that returns its gradients in the object's own layout.
+
+        ``fn()`` returns a dict by attribute name (or ``d`` + name), each entry shaped as the
+        attribute is (an array, a list, a dict), or a tuple parallel to ``order`` (attribute
+        names; default the names given to ``attributes``): Nielsen's ``(nabla_b, nabla_w)``
+        is ``order=["biases", "weights"]``. With ``examples`` (argument tuples), ``fn(*e)`` is
+        called for each and the gradients averaged: per-example code, ``backprop(x, y)``, for
+        a loss that is the mean over those examples."""
+        attrs = list(dict.fromkeys(attr for _, attr, _ in self._slots.values()))
+        if len(self._owners) > 1:
+            raise TypeError("attrs.grad reads one object's gradients; layer objects that keep "
+                            "their own: check_backward(layer, None, ...)")  # fmt: skip
+        order = list(order) if order is not None else attrs
+        if sorted(order) != sorted(attrs):
+            raise ValueError(f"order names {list(order)}; the attributes are {attrs}")
+        batch = None if examples is None else [tuple(e) for e in examples]
+
+        def flat(params: dict[str, Any]) -> dict[str, Any]:
+            if batch is None:
+                return {n: _copy(g) for n, g in self._flattened(fn(), order).items()}
+            each = [self._flattened(fn(*e), order) for e in batch]
+            return {name: sum(g[name] for g in each) / len(each) for name in each[0]}
+
+        return lambda params: self.run(params, lambda: flat(params))[0]
+
+    def _flattened(self, returned: Any, order: list[str]) -> dict[str, Any]:
+        """``returned`` (see ``grad``) by parameter name, its shapes checked against theirs."""
+        if isinstance(returned, Mapping):
+            lacking = [a for a in order if a not in returned and f"d{a}" not in returned]
+            if lacking:
+                raise ValueError(
+                    f"the gradients returned have no {', '.join(lacking)} (looked for each "
+                    f"name and 'd' + name); they have {sorted(returned)}"
+                )
+            by_attr: dict[str, Any] = {a: returned.get(f"d{a}", returned.get(a)) for a in order}
+        elif isinstance(returned, tuple | list) and len(returned) == len(order):
+            by_attr = dict(zip(order, returned, strict=True))
+        else:
+            raise TypeError(
+                f"the gradients returned are {type(returned).__name__}"
+                f"{f' of {len(returned)}' if isinstance(returned, tuple | list) else ''}: "
+                f"expected a dict by attribute name or a tuple of {len(order)} in the order "
+                f"{order} (order= names another)"
+            )
+        out = {}
+        for name, (_, attr, key) in self._slots.items():
+            value = by_attr[attr]
+            out[name] = value if key is None else value[key]
+        wrong = [n for n in out if np.shape(out[n]) != np.shape(self._get(self._slots[n]))]
+        if wrong and isinstance(returned, tuple | list):
+            raise ValueError(
+                f"the gradients returned, read in the order {order}, do not have the shapes "
+                f"of {', '.join(wrong)}: is the tuple in another order? (order=[...])"
+            )
+        return out
 
     def stored(self, name: str, attribute: str | None = None) -> Any:
         """What the object holding parameter ``name`` keeps as its gradient: ``attribute``,
