@@ -663,3 +663,27 @@ def test_gradients_as_a_dict_of_the_objects_lists_are_read_by_attribute() -> Non
     assert check_gradients(attrs(cost), attrs.grad(one_example), attrs)
     with pytest.raises(ValueError, match=r"have no biases \(looked for each name and 'd' \+ name"):
         check_gradients(attrs(cost), attrs.grad(lambda: {"weights": 0}), attrs)
+
+
+def test_attributes_grouped_per_layer_and_a_params_dict_give_the_layers() -> None:
+    """One object holding two layers: names grouped per layer give them; a CS231n params dict
+    gives its layers from the keys' numbers (gamma1, beta1 join layer 1)."""
+
+    class TwoLayers:
+        def __init__(self):
+            self.weight_h, self.bias_h = np.ones((3, 2)), np.zeros(3)
+            self.weight_out, self.bias_out = np.ones((2, 3)), np.zeros(2)
+            self.params = {
+                "W1": np.ones((3, 2)), "b1": np.zeros(3), "gamma1": np.ones(3),
+                "beta1": np.zeros(3), "W2": np.ones((2, 3)), "b2": np.zeros(2),
+            }  # fmt: skip
+
+    net = TwoLayers()
+    grouped = attributes(net, [["weight_h", "bias_h"], ["weight_out", "bias_out"]])
+    assert grouped.layers == [("weight_h", "bias_h"), ("weight_out", "bias_out")]
+    assert attributes(net, ["weight_h", "bias_h", "weight_out", "bias_out"]).layers == [
+        ("weight_h", "bias_h", "weight_out", "bias_out")
+    ]
+    assert attributes(net, ["params"]).layers == [("W1", "b1", "gamma1", "beta1"), ("W2", "b2")]
+    with pytest.raises(TypeError, match="either attribute names or lists of them"):
+        attributes(net, ["weight_h", ["bias_h"]])

@@ -7,6 +7,7 @@ them for each point checked and restored afterwards.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -94,24 +95,34 @@ class Attributes:
     lack every attribute (an activation layer) are skipped.
     """
 
-    def __init__(self, owners: object | Sequence[object], names: Sequence[str]) -> None:
+    def __init__(
+        self, owners: object | Sequence[object], names: Sequence[str] | Sequence[Sequence[str]]
+    ) -> None:
+        groups = [list(n) for n in names if not isinstance(n, str)]
+        if groups and len(groups) != len(names):
+            raise TypeError(f"names {list(names)}: either attribute names or lists of them (one "
+                            "list per layer), not both")  # fmt: skip
+        flat: list[str] = [n for g in groups for n in g] if groups else [str(n) for n in names]
         many = isinstance(owners, list | tuple)
         self._owners = list(owners) if isinstance(owners, list | tuple) else [owners]
         self._slots: dict[str, tuple[object, str, Any]] = {}
         layers: list[tuple[str, ...]] = []
         for i, owner in enumerate(self._owners):
-            found = [n for n in names if hasattr(owner, n)]
+            found = [n for n in flat if hasattr(owner, n)]
             if many and not found:
                 continue
             if not found:
-                raise AttributeError(f"{type(owner).__name__} has none of {list(names)}")
+                raise AttributeError(f"{type(owner).__name__} has none of {flat}")
             prefix = f"{i}." if many else ""
             for attr in found:
                 for key, label in _entries(getattr(owner, attr), attr):
                     self._slots[prefix + label] = (owner, attr, key)
             layers += _layers(self._owners[i], found, prefix)
         if not self._slots:
-            raise AttributeError(f"no owner has any of {list(names)}")
+            raise AttributeError(f"no owner has any of {flat}")
+        if groups and not many:
+            layers = [tuple(label for label, (_, attr, _) in self._slots.items() if attr in group)
+                      for group in groups]  # fmt: skip
         self.layers: list[tuple[str, ...]] = layers
 
     @property
@@ -286,8 +297,22 @@ def _layers(owner: object, found: list[str], prefix: str) -> list[tuple[str, ...
     if all(isinstance(v, list | tuple) for v in values):
         return [tuple(f"{prefix}{a}[{i}]" for a in found) for i in range(len(values[0]))]
     if any(isinstance(v, dict) for v in values):
-        return []
+        keys = [str(k) for v in values if isinstance(v, dict) for k in v]
+        return _numbered(keys)
     return [tuple(prefix + a for a in found)]
+
+
+def _numbered(keys: list[str]) -> list[tuple[str, ...]]:
+    """Layers from a dict's keys by their trailing number: W1, b1, gamma1, beta1 are layer 1
+    (the weight first); none where some key has no number."""
+    numbered: dict[int, list[str]] = {}
+    for key in keys:
+        m = re.fullmatch(r"(.*?)(\d+)", key)
+        if m is None:
+            return []
+        numbered.setdefault(int(m.group(2)), []).append(key)
+    return [tuple(sorted(numbered[k], key=lambda n: not n.lower().startswith("w")))
+            for k in sorted(numbered)]  # fmt: skip
 
 
 def _shallow(value: Any) -> Any:
@@ -307,9 +332,13 @@ def unwrapped(params: Any, layers: Any = None) -> tuple[Any, Any]:
     return params, layers
 
 
-def attributes(owners: object | Sequence[object], names: Sequence[str]) -> Attributes:
+def attributes(
+    owners: object | Sequence[object], names: Sequence[str] | Sequence[Sequence[str]]
+) -> Attributes:
     """The parameters ``names`` of ``owners`` (an object, or a list of layer objects): see
-    ``Attributes``. Its ``params`` go to the checker, ``attrs(fn)`` makes a loss or a gradient
+    ``Attributes``; ``names`` grouped in lists, one per layer, gives the layers of one object
+    that holds several (``[["weight_h", "bias_h"], ["weight_out", "bias_out"]]``). Its
+    ``params`` go to the checker, ``attrs(fn)`` makes a loss or a gradient
     function of them, ``attrs.update(step)`` an update for ``gradients_from_update``, and
     ``attrs.layers`` the layer order for the diagnosis."""
     return Attributes(owners, names)
