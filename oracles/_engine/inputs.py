@@ -29,7 +29,9 @@ def float64_copies(params: Params) -> Point:
             raise TypeError(f"params[{name!r}] must be a float array, got dtype {array.dtype}")
         if not np.all(np.isfinite(array)):
             raise ValueError(f"params[{name!r}] contains NaN or an infinite value")
-        copies[name] = np.array(array, dtype=np.float64, copy=True)
+        # C order: a coordinate is moved through a flat view (reshape(-1) of an F-ordered
+        # array, a transposed W, is a copy: its coordinates would never move).
+        copies[name] = np.array(array, dtype=np.float64, order="C", copy=True)
     return copies
 
 
