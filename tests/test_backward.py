@@ -332,3 +332,31 @@ def test_jax_arrays_are_checked_as_written() -> None:
 
         report = check_backward(forward, backward, inputs)
     assert report and report.arrays == "jax"
+
+
+# -- a network of layer objects: the first wrong layer named --------------------------------------
+
+
+@pytest.mark.parametrize("slipped_at", [None, 1, 3])
+def test_a_network_of_layers_names_the_first_wrong_backward(slipped_at) -> None:
+    """Layer objects whose backward(dout, learning_rate) applies its own update (a common
+    tutorial's form): each is checked at the activation the network gives it."""
+    from tests.test_own_code import X_COLS, DenseForgettingTheBiasSum, Tanh
+    from tests.test_own_code import Dense as Updating
+
+    rng = np.random.default_rng(4)
+    kinds = {1: DenseForgettingTheBiasSum, 3: DenseForgettingTheBiasSum}
+    layers = [kinds.get(1 if slipped_at == 1 else 0, Updating)(5, 4, rng), Tanh(),
+              kinds.get(3 if slipped_at == 3 else 0, Updating)(4, 3, rng), Tanh()]  # fmt: skip
+    before = [layer.weights.copy() for layer in layers[::2]]
+    report = check_backward(layers, None, {"inputs": X_COLS}, params=["weights", "bias"], lr=0.5)
+    assert bool(report) is (slipped_at is None)
+    if slipped_at is None:
+        assert any("each of the 4 layers' backward is right" in r for r in report.readings)
+    else:
+        assert report.failed == ("bias",)
+        place = f"layer {slipped_at} of 4 (DenseForgettingTheBiasSum) is the first"
+        assert any(place in r for r in report.readings), report.readings
+    assert all(
+        np.array_equal(b, layer.weights) for b, layer in zip(before, layers[::2], strict=True)
+    )

@@ -97,6 +97,9 @@ def _checked(
     seed: int,
     options: dict[str, Any],
 ) -> tuple[GradientReport, _Layer]:
+    if backward is None and isinstance(forward, list | tuple):
+        return _through(list(forward), inputs, params, grads, lr, constant, upstreams, cache,
+                        seed, options)  # fmt: skip
     if backward is None:
         if not (callable(getattr(forward, "forward", None))
                 and callable(getattr(forward, "backward", None))):  # fmt: skip
@@ -126,6 +129,39 @@ def _checked(
             break
     assert report is not None and layer is not None
     return report, layer
+
+
+def _through(
+    layers: list[Any],
+    inputs: Mapping[str, Any],
+    params: Sequence[str],
+    grads: Mapping[str, str] | None,
+    lr: float | None,
+    constant: Sequence[str],
+    upstreams: int,
+    cache: bool | None,
+    seed: int,
+    options: dict[str, Any],
+) -> tuple[GradientReport, _Layer]:
+    """A network of layer objects: each layer's backward checked at the activation the
+    network gives it, in order; the first wrong one's report (the last's where every one is
+    right), with its place said."""
+    if len(inputs) != 1:
+        raise TypeError("a list of layers takes the network's input alone: {'x': x}")
+    ((name, a),) = inputs.items()
+    for i, layer in enumerate(layers, start=1):
+        own = [p for p in params if hasattr(layer, p)]
+        report, checked = _checked(layer, None, {name: a}, own, grads, lr, constant, None,
+                                   upstreams, cache, seed, options)  # fmt: skip
+        if not report.passed:
+            right = f"; layers 1-{i - 1} are right" if i > 2 else "; layer 1 is right" * (i == 2)
+            kind = type(layer).__name__
+            where = f"layer {i} of {len(layers)} ({kind}) is the first whose backward is wrong"
+            where += right
+            return replace(report, readings=(*report.readings, where)), checked
+        a = layer.forward(a)
+    done = f"each of the {len(layers)} layers' backward is right at the network's activations"
+    return replace(report, readings=(*report.readings, done)), checked
 
 
 class _Layer:
@@ -170,7 +206,11 @@ class _Layer:
         self.grads, self.lr = dict(grads or {}), lr
         if lr is not None and not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
-        outs, self.cached, self.how = _outputs(forward(**inputs), backward, cache)
+        names = _positional(backward)
+        self.takes_lr = (lr is not None and owner is not None and names is not None
+                         and len(names) >= 2 and "cache" not in names[-1].lower())  # fmt: skip
+        outs, self.cached, self.how = _outputs(forward(**inputs), backward, cache,
+                                               1 if self.takes_lr else 0)  # fmt: skip
         self.douts = _upstream(upstream, outs, rng)
 
     def _run(self, point: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
@@ -187,7 +227,8 @@ class _Layer:
         """sum_i <dout_i, out_i> at ``point``."""
 
         def value() -> float:
-            outs, _, _ = _outputs(self._call_forward(point), self.backward, self.cached)
+            outs, _, _ = _outputs(self._call_forward(point), self.backward, self.cached,
+                                  1 if self.takes_lr else 0)  # fmt: skip
             return float(sum(float((_like(d, o) * o).sum()) for d, o in
                              zip(self.douts, outs, strict=True)))  # fmt: skip
 
@@ -199,9 +240,11 @@ class _Layer:
 
         def run() -> tuple[Any, dict[str, Any]]:
             result = self._call_forward(point)
-            outs, stored, _ = _outputs(result, self.backward, self.cached)
+            outs, stored, _ = _outputs(result, self.backward, self.cached,
+                                       1 if self.takes_lr else 0)  # fmt: skip
             douts = [_like(d, o) for d, o in zip(self.douts, outs, strict=True)]
-            returned = self.backward(*douts, *((result[-1],) if stored else ()))
+            extra = ((result[-1],) if stored else ()) + ((self.lr,) if self.takes_lr else ())
+            returned = self.backward(*douts, *extra)
             return returned, self._stored()
 
         (returned, stored), after = self._run(point, run)
@@ -241,8 +284,11 @@ def _positional(fn: Callable[..., Any]) -> list[str] | None:
             and p.default is p.empty]  # fmt: skip
 
 
-def _outputs(result: Any, backward: Backward, cache: bool | None) -> tuple[list[Any], bool, str]:
-    """(the outputs, whether a cache follows them, how this was read) of one forward call."""
+def _outputs(
+    result: Any, backward: Backward, cache: bool | None, lr: int = 0
+) -> tuple[list[Any], bool, str]:
+    """(the outputs, whether a cache follows them, how this was read) of one forward call;
+    ``lr``: 1 where the backward takes the learning rate last."""
     names = _positional(backward)
     if not isinstance(result, tuple):
         cached, outs = False, [result]
@@ -259,7 +305,7 @@ def _outputs(result: Any, backward: Backward, cache: bool | None) -> tuple[list[
             "either followed by a cache, every output a float array (pass cache=True or False "
             "where the last value is not what was read)"
         )
-    wanted = len(outs) + cached
+    wanted = len(outs) + cached + lr
     if names is not None and len(names) != wanted:
         raise TypeError(
             f"forward returned {_shape_words(result)}, read as {len(outs)} output(s)"
@@ -268,7 +314,8 @@ def _outputs(result: Any, backward: Backward, cache: bool | None) -> tuple[list[
             "False if the cache was misread"
         )
     douts = ", ".join(f"d{i + 1}" for i in range(len(outs))) if len(outs) > 1 else "dout"
-    how = (f"backward called as backward({douts}{', cache' if cached else ''}) on "
+    how = (f"backward called as backward({douts}{', cache' if cached else ''}"
+           f"{', lr' if lr else ''}) on "
            f"{len(outs)} output(s) of forward, each with a random upstream gradient")  # fmt: skip
     return outs, cached, how
 
