@@ -360,3 +360,69 @@ def test_a_network_of_layers_names_the_first_wrong_backward(slipped_at) -> None:
     assert all(
         np.array_equal(b, layer.weights) for b, layer in zip(before, layers[::2], strict=True)
     )
+
+
+# -- the slips a layer's check names --------------------------------------------------------------
+
+
+def _named(forward, backward, inputs):
+    """The kinds assert_backward's diagnosis names."""
+    with pytest.raises(AssertionError) as failed:
+        assert_backward(forward, backward, inputs)
+    text = str(failed.value)
+    return [line.split("]")[0].strip(" [") for line in text.splitlines() if line.startswith("  [")]
+
+
+def test_an_embedding_overwriting_repeated_words_is_named() -> None:
+    inputs = {"x": np.array([[0, 2, 2], [1, 0, 3]]), "W": RNG.standard_normal((5, 4))}
+    kinds = _named(embedding_forward, lambda d, c: embedding_backward(d, c, True), inputs)
+    assert kinds == ["repeated_indices"]
+
+
+def test_max_pool_overwriting_where_windows_overlap_is_named() -> None:
+    inputs = {"x": RNG.standard_normal((1, 2, 7, 7)), "pool": 3, "stride": 2}
+    kinds = _named(max_pool_forward, lambda d, c: max_pool_backward(d, c, True), inputs)
+    assert kinds == ["overlapping_windows"]
+
+
+def test_a_pool_backward_returning_after_its_first_window_is_named() -> None:
+    def first_window_only(dout, cache):
+        x, pool, _ = cache
+        dx = np.zeros_like(x)
+        window = x[0, 0, :pool, :pool]
+        a, b = np.unravel_index(np.argmax(window), window.shape)
+        dx[0, 0, a, b] = dout[0, 0, 0, 0]
+        return dx  # the loop over windows returned after its first
+
+    inputs = {"x": RNG.standard_normal((1, 2, 6, 6)), "pool": 2, "stride": 2}
+    assert _named(max_pool_forward, first_window_only, inputs) == ["first_output_only"]
+
+
+def test_a_softmax_backward_keeping_only_the_jacobians_diagonal_is_named() -> None:
+    def softmax_forward(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        s = e / e.sum(axis=1, keepdims=True)
+        return s, s
+
+    def diagonal_only(dout, cache):
+        return dout * cache * (1 - cache)
+
+    def right(dout, cache):
+        return cache * (dout - (dout * cache).sum(axis=1, keepdims=True))
+
+    z = {"z": RNG.standard_normal((4, 5))}
+    assert check_backward(softmax_forward, right, z)
+    assert _named(softmax_forward, diagonal_only, z) == ["softmax_diagonal"]
+
+
+def test_a_mean_over_an_axis_the_gradient_sums_is_named_with_its_axis() -> None:
+    def mean_square(x):
+        return (x**2).mean(axis=1), x
+
+    def summed(dout, cache):
+        return dout[:, None] * 2 * cache  # the derivative of the sum over axis 1, not the mean
+
+    x = {"x": RNG.standard_normal((3, 7))}
+    with pytest.raises(AssertionError, match=r"\[mean_over_axis\] x: 7 times the right gradient, "
+                                             r"the size of axis 1 of x"):  # fmt: skip
+        assert_backward(mean_square, summed, x)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from oracles import assert_gradients, check_gradients, diagnose
-from oracles._engine.diagnosis import DEFECTS, NETWORK_DEFECTS, POINT_DEFECTS
+from oracles._engine.diagnosis import DEFECTS, LAYER_DEFECTS, NETWORK_DEFECTS, POINT_DEFECTS
 from oracles._engine.slips import MLP, Slip, gradients
 
 M = 12
@@ -99,7 +99,7 @@ EXPECTED = {
 def test_every_kind_has_a_bug_built_for_it() -> None:
     # slip, forward and numerical_guard need a known architecture: tests/test_slips.py;
     # degenerate is said of a point, not of a bug: tests/test_trust.py
-    kinds = set(DEFECTS) - set(NETWORK_DEFECTS) - set(POINT_DEFECTS)
+    kinds = set(DEFECTS) - set(NETWORK_DEFECTS) - set(POINT_DEFECTS) - set(LAYER_DEFECTS)
     assert {kind for kind, *_ in EXPECTED.values()} == kinds
 
 

@@ -45,9 +45,17 @@ DEFECTS: dict[str, str] = {
     "slip": "a named slip of the derivation, at a layer, matched to rounding",
     "forward": "right for the code's own forward pass, which is not the network described",
     "numerical_guard": "the described network's gradient; the code's own loss has a guard",
+    # Found by check_backward, which knows one layer's inputs, outputs and upstream gradient:
+    "repeated_indices": "wrong only at rows whose index repeats: assigned where it must add",
+    "overlapping_windows": "wrong only where an input feeds several outputs: overwritten there",
+    "first_output_only": "the first output's share alone: the loop stops after it",
+    "softmax_diagonal": "the softmax Jacobian reduced to its diagonal, dout * s (1 - s)",
+    "mean_over_axis": "a mean over an output axis where the gradient sums it, or the reverse",
 }
 NETWORK_DEFECTS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
 POINT_DEFECTS = ("degenerate",)  # said of the point checked, not of the code
+LAYER_DEFECTS = ("repeated_indices", "overlapping_windows", "first_output_only",
+                 "softmax_diagonal", "mean_over_axis")  # oracles._engine.layer_slips'  # fmt: skip
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")

@@ -20,6 +20,7 @@ import numpy as np
 
 from oracles._engine.arrays import Kind, kind_name
 from oracles._engine.diagnosis import diagnosis_of
+from oracles._engine.layer_slips import layer_defects
 from oracles._engine.records import GradientReport
 from oracles.checks.adapters import Attributes, attributes
 from oracles.checks.gradients import check_gradients
@@ -78,7 +79,10 @@ def assert_backward(
                              options.pop("upstreams", 1), options.pop("cache", None),
                              options.pop("seed", 0), options)  # fmt: skip
     if not report.passed:
-        diagnosis = diagnosis_of(report, layer.loss, layer.grad, layer.point, layers=[])
+        found = diagnosis_of(report, layer.loss, layer.grad, layer.point, layers=[])
+        named = layer_defects(found.defects, report, layer.point, layer.constants,
+                              layer.outputs, layer.douts)  # fmt: skip
+        diagnosis = replace(found, defects=tuple(named), undecided=())  # one layer: no order
         raise AssertionError(f"{report.summary()}\n{diagnosis}")
     return report
 
@@ -222,6 +226,17 @@ class _Layer:
 
     def _call_forward(self, point: Mapping[str, Any]) -> Any:
         return self.forward(**self.constants, **{k: point[k] for k in self.inputs})
+
+    def outputs(self, point: Mapping[str, Any]) -> list[Any]:
+        """The forward's outputs at ``point`` (float64 host arrays)."""
+
+        def run() -> list[Any]:
+            outs = _outputs(self._call_forward(point), self.backward, self.cached,
+                            1 if self.takes_lr else 0)[0]  # fmt: skip
+            return [np.asarray(Kind(kind_name(o)).host(o), dtype=np.float64) for o in outs]
+
+        ran: list[Any] = self._run(point, run)[0]
+        return ran
 
     def loss(self, point: Mapping[str, Any]) -> float:
         """sum_i <dout_i, out_i> at ``point``."""

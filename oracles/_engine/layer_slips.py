@@ -1,0 +1,172 @@
+"""Named slips of one layer's backward, read from where its wrong entries lie (``check_backward``
+knows the layer's inputs, outputs and upstream gradient, which a whole network's check does not).
+
+- ``repeated_indices``: wrong only at rows whose index repeats in an integer input (an
+  embedding's ``dW[x] = dout`` where repeated words must add: ``np.add.at``);
+- ``overlapping_windows``: wrong only where an input entry feeds several outputs (pooling or
+  convolution windows that overlap, ``dx[...] = ...`` where ``+=`` must add);
+- ``first_output_only``: right only where the first output entry reads (a ``return`` inside the
+  loop over windows or steps);
+- ``softmax_diagonal``: exactly ``dout * s (1 - s)``, the softmax Jacobian's diagonal alone;
+- ``mean_over_axis``: a ``scale`` whose factor is the size of an axis of the output (a mean
+  over that axis where the gradient sums it, or the reverse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles._engine.diagnosis import Defect
+from oracles._engine.records import GradientReport
+
+FAN_OUT_LIMIT = 4096  # input entries probed one by one for the outputs they feed
+
+
+def layer_defects(
+    defects: Sequence[Defect],
+    report: GradientReport,
+    inputs: Mapping[str, Any],
+    constants: Mapping[str, Any],
+    outputs: Callable[[Mapping[str, Any]], list[NDArray[np.float64]]],
+    douts: Sequence[NDArray[np.float64]],
+) -> list[Defect]:
+    """``defects`` (of one layer's check, ``report``), each replaced by a named slip of the
+    layer where one explains it. ``inputs``: the float inputs at the point; ``constants`` the
+    others; ``outputs(point)`` the forward's outputs at a point; ``douts`` the upstream."""
+    outs = outputs(inputs)
+    named = []
+    for d in defects:
+        found = None
+        if d.kind == "scale" and d.value is not None:
+            found = _mean_over_axis(d, outs, inputs)
+        elif len(d.parameters) == 1 and d.parameters[0] in inputs:
+            name = d.parameters[0]
+            wrong = _wrong_entries(report, name)
+            found = (_softmax_diagonal(name, report, outs, douts)
+                     or _repeated_indices(name, wrong, inputs[name], constants)
+                     or _fan_out(name, wrong, report.gradient[name], inputs, outputs, outs,
+                                 douts))  # fmt: skip
+        named.append(found or d)
+    return named
+
+
+def _wrong_entries(report: GradientReport, name: str) -> NDArray[np.intp] | None:
+    """The flat indices of ``name``'s wrong entries, where every entry was compared."""
+    p = report[name]
+    if p.mode != "all":
+        return None
+    c = p.comparisons
+    return np.asarray(c.index[c.judged & ~c.passed], dtype=np.intp)
+
+
+def _mean_over_axis(
+    d: Defect, outs: list[NDArray[np.float64]], inputs: Mapping[str, Any]
+) -> Defect | None:
+    """A ``scale`` whose factor is the size of an axis of an output or an input."""
+    v = float(d.value or 0.0)
+    named = [("the output" if len(outs) == 1 else f"output {i + 1}", np.shape(o))
+             for i, o in enumerate(outs)]  # fmt: skip
+    named += [(name, np.shape(value)) for name, value in inputs.items()]
+    for what, shape in named:
+        for axis, size in enumerate(shape):
+            if size < 3:  # 2 and 1/2 come from a square's derivative as often: left to scale
+                continue
+            if np.isclose(v, size, rtol=1e-6):
+                why = (f"{size} times the right gradient, the size of axis {axis} of {what}: "
+                       "the forward (or its loss) averages over that axis where the gradient "
+                       "sums it")  # fmt: skip
+                return Defect("mean_over_axis", d.parameters, why, v)
+            if np.isclose(v, 1 / size, rtol=1e-6):
+                why = (f"1/{size} of the right gradient, the size of axis {axis} of {what}: the "
+                       "gradient averages over that axis where the forward sums it")  # fmt: skip
+                return Defect("mean_over_axis", d.parameters, why, v)
+    return None
+
+
+def _softmax_diagonal(
+    name: str,
+    report: GradientReport,
+    outs: list[NDArray[np.float64]],
+    douts: Sequence[NDArray[np.float64]],
+) -> Defect | None:
+    if len(outs) != 1 or np.shape(outs[0]) != np.shape(report.gradient[name]):
+        return None
+    s, dout, g = outs[0], douts[0], report.gradient[name]
+    sums_to_one = any(np.allclose(s.sum(axis=a), 1.0) for a in range(s.ndim))
+    if not (sums_to_one and np.all((s >= 0) & (s <= 1))):
+        return None
+    if not np.allclose(g, dout * s * (1 - s), rtol=1e-6, atol=1e-12):
+        return None
+    return Defect("softmax_diagonal", (name,), (
+        "exactly dout * s (1 - s): the softmax's Jacobian reduced to its diagonal; the right "
+        "gradient is s * (dout - sum(dout * s)) over the class axis (each output depends on "
+        "every input of its row or column)"))  # fmt: skip
+
+
+def _repeated_indices(
+    name: str, wrong: NDArray[np.intp] | None, value: Any, constants: Mapping[str, Any]
+) -> Defect | None:
+    if wrong is None or not wrong.size or np.ndim(value) < 1:
+        return None
+    rows = set(np.unravel_index(wrong, np.shape(value))[0].tolist())
+    for key, idx in constants.items():
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu" or not idx.size or idx.max() >= np.shape(value)[0]:
+            continue
+        values, counts = np.unique(idx, return_counts=True)
+        repeated = set(values[counts > 1].tolist())
+        if repeated and rows <= repeated:
+            return Defect("repeated_indices", (name,), (
+                f"wrong only at rows {sorted(rows)} of {name}, exactly indices that repeat in "
+                f"{key}: the gradient is assigned ({name}[{key}] = dout) where repeated indices "
+                f"must add (np.add.at(d{name}, {key}, dout))"),
+                indices=tuple((r,) for r in sorted(rows)))  # fmt: skip
+    return None
+
+
+def _fan_out(
+    name: str,
+    wrong: NDArray[np.intp] | None,
+    given: NDArray[np.float64],
+    inputs: Mapping[str, Any],
+    outputs: Callable[[Mapping[str, Any]], list[NDArray[np.float64]]],
+    outs: list[NDArray[np.float64]],
+    douts: Sequence[NDArray[np.float64]],
+) -> Defect | None:
+    """Overlapping windows, or the first output's share alone, from which output entries each
+    entry of ``name`` feeds (probed one entry at a time: small layers only)."""
+    x = np.asarray(inputs[name], dtype=np.float64)
+    if wrong is None or not wrong.size or x.size > FAN_OUT_LIMIT:
+        return None
+    feeds = np.zeros(x.size, dtype=bool)  # the entry feeds several output entries
+    first = np.zeros(x.size)  # d(first output entry) / d(entry), by a forward difference
+    flat_x = x.reshape(-1)
+    for i in range(x.size):
+        moved = flat_x.copy()
+        step = 1e-6 * max(abs(moved[i]), 1.0)
+        moved[i] += step
+        after = outputs({**inputs, name: moved.reshape(x.shape)})
+        changed = np.concatenate([(a != b).reshape(-1) for a, b in zip(after, outs, strict=True)])
+        feeds[i] = changed.sum() >= 2
+        first[i] = (after[0].reshape(-1)[0] - outs[0].reshape(-1)[0]) / step
+    is_wrong = np.zeros(x.size, dtype=bool)
+    is_wrong[wrong] = True
+    if feeds.any() and np.all(feeds[is_wrong]) and not np.all(feeds):
+        return Defect("overlapping_windows", (name,), (
+            f"wrong only where an entry of {name} feeds several outputs ({int(is_wrong.sum())} "
+            f"of the {int(feeds.sum())} such entries, none of the {int((~feeds).sum())} "
+            "others): windows that overlap, the gradient assigned there (dx[...] = ...) where "
+            "each window's share must add (+=)"))  # fmt: skip
+    share = float(douts[0].reshape(-1)[0]) * first
+    g = given.reshape(-1)
+    if np.any(g) and np.allclose(g, share, rtol=1e-4, atol=1e-6 * float(np.max(np.abs(g)))):
+        why = (
+            "exactly the share of the first output entry, every other output's missing: the "
+            "loop over windows or steps stops after the first (a return or break inside it)"
+        )
+        return Defect("first_output_only", (name,), why)
+    return None
