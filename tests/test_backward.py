@@ -77,7 +77,8 @@ def batchnorm_backward(dout, cache, slip=None):
     N = dout.shape[0]
     dxhat = dout * gamma
     mean_term = dxhat.sum(axis=0) if slip != "no_mean_term" else 0.0
-    dx = (N * dxhat - mean_term - xhat * (dxhat * xhat).sum(axis=0)) / (N * np.sqrt(var + eps))
+    var_term = xhat * (dxhat * xhat).sum(axis=0) if slip != "no_variance_term" else 0.0
+    dx = (N * dxhat - mean_term - var_term) / (N * np.sqrt(var + eps))
     return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
 
 
@@ -426,3 +427,16 @@ def test_a_mean_over_an_axis_the_gradient_sums_is_named_with_its_axis() -> None:
     with pytest.raises(AssertionError, match=r"\[mean_over_axis\] x: 7 times the right gradient, "
                                              r"the size of axis 1 of x"):  # fmt: skip
         assert_backward(mean_square, summed, x)
+
+
+@pytest.mark.parametrize("slip", ["no_mean_term", "no_variance_term"])
+def test_batch_norm_without_its_mean_or_variance_term_is_named(slip) -> None:
+    inputs = {"x": RNG.standard_normal((6, 4)), "gamma": RNG.standard_normal(4) + 2,
+              "beta": RNG.standard_normal(4)}  # fmt: skip
+
+    def slipped(dout, cache):
+        return batchnorm_backward(dout, cache, slip)
+
+    word = "mean term" if slip == "no_mean_term" else "variance term"
+    with pytest.raises(AssertionError, match=rf"\[normalisation_term\] x: .*{word}"):
+        assert_backward(batchnorm_forward, slipped, inputs)

@@ -48,6 +48,7 @@ def layer_defects(
             wrong = _wrong_entries(report, name)
             found = (_softmax_diagonal(name, report, outs, douts)
                      or _repeated_indices(name, wrong, inputs[name], constants)
+                     or _dropped_term(name, report, inputs[name])
                      or _fan_out(name, wrong, report.gradient[name], inputs, outputs, outs,
                                  douts))  # fmt: skip
         named.append(found or d)
@@ -105,6 +106,50 @@ def _softmax_diagonal(
         "exactly dout * s (1 - s): the softmax's Jacobian reduced to its diagonal; the right "
         "gradient is s * (dout - sum(dout * s)) over the class axis (each output depends on "
         "every input of its row or column)"))  # fmt: skip
+
+
+def _right(report: GradientReport, name: str) -> NDArray[np.float64] | None:
+    """The right gradient of ``name`` (the values nearest the given one), where every entry
+    was measured."""
+    p = report[name]
+    if p.mode != "all":
+        return None
+    c = p.comparisons
+    right = np.zeros(int(np.prod(p.shape)))
+    right[c.index] = np.clip(c.gradient, c.low, c.high)
+    return right.reshape(p.shape)
+
+
+def _dropped_term(name: str, report: GradientReport, value: Any) -> Defect | None:
+    """A normalisation's backward without its mean's or its variance's term: the error is the
+    same along an axis (the mean's), or the centred input times one number per column (the
+    variance's)."""
+    right = _right(report, name)
+    x = np.asarray(value, dtype=np.float64)
+    if right is None or x.ndim < 2 or x.shape != right.shape:
+        return None
+    e = report.gradient[name] - right
+    size = float(np.max(np.abs(e)))
+    if size == 0.0:
+        return None
+    for axis in range(x.ndim):
+        if x.shape[axis] < 3:
+            continue
+        if np.allclose(e, e.mean(axis=axis, keepdims=True), atol=1e-6 * size):
+            return Defect("normalisation_term", (name,), (
+                f"off by the same amount along axis {axis} (every entry of a column): a term "
+                f"averaged over axis {axis} is missing, as a normalisation's mean term "
+                "(- sum(dxhat) / N) when the mean's dependence on x is dropped"))  # fmt: skip
+        centred = x - x.mean(axis=axis, keepdims=True)
+        safe = np.where(np.abs(centred) > 1e-8, centred, np.nan)
+        ratio = e / safe
+        spread = np.nanmax(np.abs(ratio - np.nanmean(ratio, axis=axis, keepdims=True)))
+        if np.isfinite(spread) and spread <= 1e-6 * float(np.nanmax(np.abs(ratio))):
+            return Defect("normalisation_term", (name,), (
+                f"off by the centred input times one number per column (along axis {axis}): "
+                "a normalisation's variance term (- xhat * sum(dxhat * xhat) / N) is missing, "
+                "the variance's dependence on x dropped"))  # fmt: skip
+    return None
 
 
 def _repeated_indices(
