@@ -497,3 +497,24 @@ def test_a_parameter_given_in_fortran_order_is_moved_and_judged(mode) -> None:
     assert not check_gradients(
         lambda p: float(np.sum(np.sin(p["W"]))), slipped, {"W": W}, mode=mode
     )
+
+
+def test_mode_auto_weighs_the_loss_own_cost() -> None:
+    """A loss of milliseconds over 1,000 coordinates: mode auto compares directions (about 50
+    evaluations) rather than every coordinate (2,000: seconds), and says why; a fast loss of
+    the same size keeps mode all."""
+    import time
+
+    W = np.random.default_rng(1).standard_normal((40, 25))
+
+    def slow(p):
+        time.sleep(0.002)  # a naive loop's forward
+        return float(np.sum(np.sin(p["W"])))
+
+    report = check_gradients(slow, lambda p: {"W": np.cos(p["W"])}, {"W": W})
+    assert report and report.mode == "directional"
+    assert any("every one of the 1000 coordinates would take about" in r for r in report.readings)
+    fast = check_gradients(lambda p: float(np.sum(np.sin(p["W"]))),
+                           lambda p: {"W": np.cos(p["W"])}, {"W": W})  # fmt: skip
+    assert fast and fast.mode == "all"
+    assert not check_gradients(slow, lambda p: {"W": 1.001 * np.cos(p["W"])}, {"W": W})

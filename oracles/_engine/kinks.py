@@ -167,6 +167,7 @@ class Problem:
     degenerate: tuple[str, ...] = ()  # oracles._engine.degenerate's phrases for x
     on_kink_seen: bool = False
     moves: Moves = field(default_factory=Moves)  # the buffers of every moved point
+    seconds_per_loss: float = 0.0  # the fastest evaluation of the loss before any comparison
     _nearby: list[tuple[Point, ...]] = field(default_factory=list)
 
     def tolerance(self, names: tuple[str, ...]) -> Tolerance:

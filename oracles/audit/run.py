@@ -145,7 +145,7 @@ def _audit_style(
             lambda p: judge.loss(p, X, y),
             lambda p: net.gradients(p, X, y),
             params,
-            max_coordinates=MAX_COORDINATES,
+            mode="all" if net.spec.parameter_count <= MAX_COORDINATES else "directional",
             directions=DIRECTIONS,
         )
         for row in _rows(fd, name, variant, style, "finite_difference", ""):

@@ -57,8 +57,10 @@ def check_gradients(
 
     ``mode``: ``all`` (every coordinate), ``sample`` (``samples`` per parameter),
     ``directional`` (random directions, up to ``directions``), or ``auto``: ``all`` up to
-    ``max_coordinates`` parameters in total, else ``directional``. ``method``: ``central``,
-    ``richardson`` or ``complex_step`` (a loss written with complex-safe operations).
+    ``max_coordinates`` parameters in total where that takes at most ALL_SECONDS (2 s) at the
+    loss's own speed (the report says when the cost decided), else ``directional``. ``method``:
+    ``central``, ``richardson`` or ``complex_step`` (a loss written with complex-safe
+    operations).
     ``rtol``/``atol`` default to ``TOLERANCES`` for the dtype the gradient came back in; one
     less precise than float64 raises a LowPrecisionGradientWarning.
 
@@ -84,16 +86,35 @@ def check_gradients(
             stacklevel=2,
         )
     tol = tolerance_for(dtype, rtol, atol)
-    if mode == "auto":
-        mode = "all" if sum(v.size for v in x.values()) <= max_coordinates else "directional"
     rng = np.random.default_rng(seed)
     problem = problem_for(loss, grad, x, analytic, method, tol, rng.spawn(1)[0],
                           nondet_tol=nondet_tol, given_rtol=rtol is not None)  # fmt: skip
+    if mode == "auto":
+        mode, why = _auto(sum(v.size for v in x.values()), max_coordinates, problem)
+        readings += (why,) if why else ()
     parameters = measure(problem, mode, samples=samples, directions=directions, rng=rng)
     _reads_its_parameters(problem, [p.name for p in parameters if p.mismatched], rng)
     return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
                           readings, kind.name, kind.reads, problem.precision,
                           shape_bugs, problem.degenerate)  # fmt: skip
+
+
+ALL_SECONDS = 2.0  # mode auto compares every coordinate when that takes no longer than this
+
+
+def _auto(size: int, max_coordinates: int, problem: Problem) -> tuple[str, str | None]:
+    """Mode ``all`` up to ``max_coordinates`` entries where its 2 evaluations an entry take
+    at most ALL_SECONDS at the loss's own speed; else ``directional`` (and why, where the
+    cost decided)."""
+    if size > max_coordinates:
+        return "directional", None
+    cost = 2 * size * problem.seconds_per_loss
+    if cost <= ALL_SECONDS:
+        return "all", None
+    return "directional", (
+        f"mode directional: every one of the {size} coordinates would take about {cost:.0f} s "
+        f"({1e3 * problem.seconds_per_loss:.1f} ms a loss); mode='all' asks for them"
+    )
 
 
 def on_device(report: GradientReport, kind: Kind) -> GradientReport:
