@@ -440,3 +440,103 @@ def test_batch_norm_without_its_mean_or_variance_term_is_named(slip) -> None:
     word = "mean term" if slip == "no_mean_term" else "variance term"
     with pytest.raises(AssertionError, match=rf"\[normalisation_term\] x: .*{word}"):
         assert_backward(batchnorm_forward, slipped, inputs)
+
+
+# -- the second trial's frictions --------------------------------------------------------------
+
+
+def test_a_parameters_dict_is_judged_entry_by_entry_and_settings_are_left_as_given() -> None:
+    """rnn_cell_forward(xt, a_prev, parameters) with gradients by 'd' + key: every entry of the
+    dict is judged (a slip in dba was a false pass when the dict was passed as given); a
+    settings dict the forward writes into is copied for each call."""
+
+    def cell_forward(xt, a_prev, parameters, settings):
+        settings["calls"] = settings.get("calls", 0) + 1  # state a forward keeps, as bn_param
+        a = np.tanh(parameters["Wax"] @ xt + parameters["Waa"] @ a_prev + parameters["ba"])
+        return a, (a, xt, a_prev, parameters)
+
+    def cell_backward(da, cache, slip=False):
+        a, xt, a_prev, p = cache
+        dz = da * (1 - a**2)
+        dba = dz[:, :1] if slip else dz.sum(axis=1, keepdims=True)
+        return {"dxt": p["Wax"].T @ dz, "da_prev": p["Waa"].T @ dz, "dWax": dz @ xt.T,
+                "dWaa": dz @ a_prev.T, "dba": dba}  # fmt: skip
+
+    settings: dict[str, int] = {}
+    inputs = {"xt": RNG.standard_normal((3, 4)), "a_prev": RNG.standard_normal((5, 4)),
+              "parameters": {"Wax": RNG.standard_normal((5, 3)),
+                             "Waa": RNG.standard_normal((5, 5)) / 2, "ba": np.zeros((5, 1))},
+              "settings": settings}  # fmt: skip
+    right = check_backward(cell_forward, cell_backward, inputs)
+    assert right and {p.name for p in right.parameters} == {"xt", "a_prev", "Wax", "Waa", "ba"}
+    assert settings == {}
+    slipped = check_backward(cell_forward, lambda d, c: cell_backward(d, c, True), inputs)
+    assert not slipped and slipped.failed == ("ba",)
+
+
+def test_a_loss_function_returning_its_gradient_and_a_scalar_output() -> None:
+    """softmax_loss(x, y) -> (loss, dx), with backward None; a forward whose output is a
+    Python or NumPy scalar."""
+
+    def softmax_loss(x, y, slip=1.0):
+        shifted = x - x.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        n = x.shape[0]
+        dx = np.exp(logp)
+        dx[np.arange(n), y] -= 1
+        return -logp[np.arange(n), y].mean(), slip * dx / n
+
+    inputs = {"x": RNG.standard_normal((4, 5)), "y": np.array([0, 3, 3, 1])}
+    assert check_backward(softmax_loss, None, inputs)
+    assert not check_backward(lambda x, y: softmax_loss(x, y, 4.0), None, inputs)
+
+    def square(x):
+        return float(np.sum(x**2)), x
+
+    assert check_backward(square, lambda dout, cache: 2 * dout * cache, {"x": np.ones(3)})
+
+
+def test_convolution_overwriting_where_windows_overlap_is_named_with_several_filters() -> None:
+    def conv_forward(x, w):
+        """x (H, W), w (F, k, k), stride 1, no padding: out (F, H-k+1, W-k+1)."""
+        F, k, _ = w.shape
+        H, W = x.shape
+        out = np.zeros((F, H - k + 1, W - k + 1))
+        for f in range(F):
+            for i in range(H - k + 1):
+                for j in range(W - k + 1):
+                    out[f, i, j] = np.sum(x[i : i + k, j : j + k] * w[f])
+        return out, (x, w)
+
+    def conv_backward(dout, cache, overwrite=False):
+        x, w = cache
+        F, k, _ = w.shape
+        dx, dw = np.zeros_like(x), np.zeros_like(w)
+        for f in range(F):
+            for i in range(dout.shape[1]):
+                for j in range(dout.shape[2]):
+                    if overwrite:
+                        dx[i : i + k, j : j + k] = w[f] * dout[f, i, j]
+                    else:
+                        dx[i : i + k, j : j + k] += w[f] * dout[f, i, j]
+                    dw[f] += x[i : i + k, j : j + k] * dout[f, i, j]
+        return dx, dw
+
+    inputs = {"x": RNG.standard_normal((5, 5)), "w": RNG.standard_normal((3, 2, 2))}
+    assert check_backward(conv_forward, conv_backward, inputs)
+    kinds = _named(conv_forward, lambda d, c: conv_backward(d, c, True), inputs)
+    assert kinds == ["overlapping_windows"]
+
+
+def test_an_input_gradient_through_updated_weights_is_not_called_an_l2_term() -> None:
+    class UpdatesFirst(Dense):
+        def backward(self, dout, learning_rate):
+            self.W -= learning_rate * (self.x.T @ dout)  # updated before dx is taken
+            self.b -= learning_rate * dout.sum(axis=0)
+            return dout @ self.W.T
+
+    with pytest.raises(AssertionError) as failed:  # one example: dx is off by |dout|^2 lr x
+        assert_backward(UpdatesFirst(3, 2), None, {"x": RNG.standard_normal((1, 3))},
+                        params=["W", "b"], lr=0.5)  # fmt: skip
+    text = str(failed.value)
+    assert "[regularisation]" not in text and "after their update" in text, text

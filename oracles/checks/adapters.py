@@ -205,10 +205,12 @@ class Attributes:
 
     def stored(self, name: str, attribute: str | None = None) -> Any:
         """What the object holding parameter ``name`` keeps as its gradient: ``attribute``,
-        else the first of ``d<attr>``, ``<attr>_grad`` and ``grad_<attr>`` it has, indexed as
+        else the first of ``d<attr>``, ``<attr>_grad``, ``grad_<attr>`` and ``gradient_<attr>``
+        it has, indexed as
         the parameter is (in a list or dict attribute)."""
         owner, attr, key = self._slots[name]
-        names = [attribute] if attribute else [f"d{attr}", f"{attr}_grad", f"grad_{attr}"]
+        names = [attribute] if attribute else [f"d{attr}", f"{attr}_grad", f"grad_{attr}",
+                                               f"gradient_{attr}"]  # fmt: skip
         found = next((n for n in names if hasattr(owner, n)), None)
         if found is None:
             raise AttributeError(

@@ -11,6 +11,7 @@ are passed as given and not judged.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -104,17 +105,19 @@ def _checked(
     if backward is None and isinstance(forward, list | tuple):
         return _through(list(forward), inputs, params, grads, lr, constant, upstreams, cache,
                         seed, options)  # fmt: skip
-    if backward is None:
-        if not (callable(getattr(forward, "forward", None))
-                and callable(getattr(forward, "backward", None))):  # fmt: skip
+    owner: object | None = None
+    if backward is None and callable(getattr(forward, "backward", None)):
+        owner = forward
+        forward, backward = forward.forward, forward.backward
+    elif backward is None:
+        if not callable(forward):
             raise TypeError(
                 "check_backward(forward, backward, inputs): backward is None, so forward must "
-                f"be a layer object with forward and backward methods; got {forward!r}"
+                "be a layer object with forward and backward methods, or a loss function "
+                f"returning (loss, gradients); got {forward!r}"
             )
-        owner: object | None = forward
-        forward, backward = forward.forward, forward.backward
+        forward, backward = _loss_function(forward)
     else:
-        owner = None
         if params:
             raise TypeError("params names a layer object's attributes: pass the layer itself "
                             "as forward, with backward None")  # fmt: skip
@@ -133,6 +136,27 @@ def _checked(
             break
     assert report is not None and layer is not None
     return report, layer
+
+
+def _loss_function(fn: Forward) -> tuple[Forward, Backward]:
+    """A loss function ``fn(**inputs) -> (loss, d_first, d_second, ...)`` (a CS231n
+    ``softmax_loss``) as a layer: the loss its output, the gradients its cache."""
+
+    def forward(**inputs: Any) -> tuple[Any, tuple[Any, ...]]:
+        returned = fn(**inputs)
+        if not (isinstance(returned, tuple) and len(returned) >= 2 and np.size(returned[0]) == 1):
+            raise TypeError(
+                "backward is None, so forward must be a layer object with forward and backward "
+                "methods, or a loss function returning (loss, gradients...); it returned "
+                f"{_shape_words(returned)}"
+            )
+        return np.asarray(returned[0], dtype=np.float64), tuple(returned[1:])
+
+    def backward(dout: Any, cache: tuple[Any, ...]) -> Any:
+        scaled = tuple(dout * g if g is not None else None for g in cache)
+        return scaled[0] if len(scaled) == 1 else scaled
+
+    return forward, backward
 
 
 def _through(
@@ -192,8 +216,24 @@ class _Layer:
         if unknown:
             raise ValueError(f"constant names {unknown}, which are not among the inputs")
         self.forward, self.backward = forward, backward
-        self.constants = {k: v for k, v in inputs.items() if k in constant or not _floats(v)}
-        self.inputs = [k for k in inputs if k not in self.constants]
+        # A dict of float arrays (a parameters dict) is judged entry by entry, by its keys.
+        self.packed = {
+            k: list(v)
+            for k, v in inputs.items()
+            if k not in constant and isinstance(v, Mapping) and v and all(map(_floats, v.values()))
+        }
+        self.constants = {k: v for k, v in inputs.items() if k not in self.packed
+                          and (k in constant or not _floats(v))}  # fmt: skip
+        self.inputs = [k for k in inputs if k not in self.constants and k not in self.packed]
+        self.inputs += [key for k in self.packed for key in self.packed[k]]
+        clashing = sorted({key for k in self.packed for key in self.packed[k]} & set(inputs))
+        if clashing or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"the entries of {sorted(self.packed)} clash with other inputs")
+        inputs = {
+            **{k: v for k, v in inputs.items() if k not in self.packed},
+            **{key: inputs[k][key] for k in self.packed for key in self.packed[k]},
+        }
+        self.single = owner is not None and len(inputs) == 1  # layer.forward(x), positionally
         self.attrs: Attributes | None = attributes(owner, list(params)) if owner and params \
             else None  # fmt: skip
         self.params = list(self.attrs.params) if self.attrs else []
@@ -213,7 +253,7 @@ class _Layer:
         names = _positional(backward)
         self.takes_lr = (lr is not None and owner is not None and names is not None
                          and len(names) >= 2 and "cache" not in names[-1].lower())  # fmt: skip
-        outs, self.cached, self.how = _outputs(forward(**inputs), backward, cache,
+        outs, self.cached, self.how = _outputs(self._call_forward(self.point), backward, cache,
                                                1 if self.takes_lr else 0)  # fmt: skip
         self.douts = _upstream(upstream, outs, rng)
 
@@ -225,7 +265,15 @@ class _Layer:
         return ran
 
     def _call_forward(self, point: Mapping[str, Any]) -> Any:
-        return self.forward(**self.constants, **{k: point[k] for k in self.inputs})
+        """The forward at ``point``: the constants copied (a settings dict it writes into, as
+        batch norm's running means, is left as given), packed dicts rebuilt."""
+        constants = copy.deepcopy(self.constants)
+        if self.single and not constants:
+            return self.forward(point[self.inputs[0]])
+        packed = {k: {key: point[key] for key in keys} for k, keys in self.packed.items()}
+        own = {k: point[k] for k in self.inputs if not any(k in keys for keys in
+                                                            self.packed.values())}  # fmt: skip
+        return self.forward(**constants, **packed, **own)
 
     def outputs(self, point: Mapping[str, Any]) -> list[Any]:
         """The forward's outputs at ``point`` (float64 host arrays)."""
@@ -313,7 +361,8 @@ def _outputs(
             cache = by_name or not _floats(result[-1])
         cached = bool(cache) and len(result) > 1
         outs = list(result[:-1] if cached else result)
-    bad = [i for i, o in enumerate(outs) if not _floats(o) or isinstance(o, float)]
+    outs = [np.asarray(o, dtype=np.float64) if isinstance(o, float) else o for o in outs]
+    bad = [i for i, o in enumerate(outs) if not _floats(o)]
     if bad:
         raise TypeError(
             f"forward returned {_shape_words(result)}: expected out, a tuple of outputs, or "
@@ -326,7 +375,8 @@ def _outputs(
             f"forward returned {_shape_words(result)}, read as {len(outs)} output(s)"
             f"{' and a cache' if cached else ''}, so backward should take {wanted} "
             f"argument(s); it takes {len(names)} ({', '.join(names)}). Pass cache=True or "
-            "False if the cache was misread"
+            "False if the cache was misread; a forward that also returns an output the "
+            "backward takes no gradient for: wrap it to return only the others"
         )
     douts = ", ".join(f"d{i + 1}" for i in range(len(outs))) if len(outs) > 1 else "dout"
     how = (f"backward called as backward({douts}{', cache' if cached else ''}"
