@@ -3,13 +3,17 @@ knows the layer's inputs, outputs and upstream gradient, which a whole network's
 
 - ``repeated_indices``: wrong only at rows whose index repeats in an integer input (an
   embedding's ``dW[x] = dout`` where repeated words must add: ``np.add.at``);
-- ``overlapping_windows``: wrong only where an input entry feeds several outputs (pooling or
-  convolution windows that overlap, ``dx[...] = ...`` where ``+=`` must add);
-- ``first_output_only``: right only where the first output entry reads (a ``return`` inside the
-  loop over windows or steps);
+- ``overlapping_windows``: each entry keeps only the last window's (or filter's) share, or is
+  wrong only where it feeds several outputs (``dx[...] = ...`` where ``+=`` must add);
+- ``first_output_only``: exactly the first output entry's share (a ``return`` inside the loop
+  over windows or steps);
 - ``softmax_diagonal``: exactly ``dout * s (1 - s)``, the softmax Jacobian's diagonal alone;
-- ``mean_over_axis``: a ``scale`` whose factor is the size of an axis of the output (a mean
-  over that axis where the gradient sums it, or the reverse).
+- ``mean_over_axis``: a ``scale`` whose factor is the size (3 or more) of an axis of an output or
+  an input (a mean over that axis where the gradient sums it, or the reverse);
+- ``normalisation_term``: the error the same along an axis (a normalisation's mean term
+  dropped) or the centred input times one number per column (its variance term).
+
+Which output feeds which entry is probed one input entry at a time (small layers only).
 """
 
 from __future__ import annotations
