@@ -5,8 +5,11 @@ backward maps one upstream gradient per output to the gradients of the inputs (a
 product, as JAX's ``check_vjp`` sees it). A random, seeded upstream gradient ``dout`` makes the
 layer a scalar, L(inputs) = sum_i <dout_i, out_i>, whose gradient is exactly what the backward
 returns for ``dout``; ``check_gradients`` judges it, with its report, tolerances, kinks, array
-kinds and truth value. Inputs that are not float arrays (integer indices, a dict of settings)
-are passed as given and not judged.
+kinds and truth value. Inputs that are not float arrays (integer indices, a dict of settings,
+copied for each call) are passed as given and not judged; a dict of float arrays is judged
+entry by entry. A list of layer objects is a network, checked layer by layer; a loss function
+returning ``(loss, gradients...)`` is checked with ``backward`` None. Named slips of one layer:
+``oracles._engine.layer_slips``.
 """
 
 from __future__ import annotations
@@ -57,8 +60,11 @@ def check_backward(
     A layer object with ``forward(x)`` and ``backward(dout)``: pass it as ``forward`` (and
     ``backward`` None), its inputs in ``inputs`` and its parameters' attribute names in
     ``params``; their gradients are read after ``backward`` from the attribute ``grads[name]``,
-    else ``d<name>``, ``<name>_grad`` or ``grad_<name>``, or, with ``lr``, from the update the
-    backward applied (p <- p - lr g). The layer is left as it was found.
+    else ``d<name>``, ``<name>_grad``, ``grad_<name>`` or ``gradient_<name>``, or, with ``lr``,
+    from the update the backward applied (p <- p - lr g; a ``backward(dout, learning_rate)``
+    gets ``lr``). The layer is left as it was found. A list of layer objects, ``inputs`` the
+    network's one input: each layer at the activation it gets, the first wrong one named.
+    ``backward`` None and a plain function: a loss function ``(loss, d_first, ...)``.
 
     ``upstream``: the upstream gradient (a tuple, one per output); by default standard normal
     draws seeded by ``seed``, ``upstreams`` of them, each checked (the first failing report is
