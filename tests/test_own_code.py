@@ -687,3 +687,54 @@ def test_attributes_grouped_per_layer_and_a_params_dict_give_the_layers() -> Non
     assert attributes(net, ["params"]).layers == [("W1", "b1", "gamma1", "beta1"), ("W2", "b2")]
     with pytest.raises(TypeError, match="either attribute names or lists of them"):
         attributes(net, ["weight_h", ["bias_h"]])
+
+
+def test_attribute_names_can_be_chosen_and_give_the_layers() -> None:
+    """attributes(net, {"W1": "weight_h", ...}): the checker's names are yours, the layers read
+    from their numbers, and the diagnosis speaks of W1, b1."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((3, 8))
+
+    class Net:
+        def __init__(self):
+            self.weight_h, self.bias_h = rng.standard_normal((4, 3)), np.zeros((4, 1))
+            self.weight_out, self.bias_out = rng.standard_normal((2, 4)), np.zeros((2, 1))
+
+        def loss(self):
+            return float(np.sum(np.tanh(self.weight_out @ np.tanh(self.weight_h @ X + self.bias_h)
+                                        + self.bias_out) ** 2))  # fmt: skip
+
+    net = Net()
+    attrs = attributes(net, {"W1": "weight_h", "b1": "bias_h", "W2": "weight_out",
+                             "b2": "bias_out"})  # fmt: skip
+    assert list(attrs.params) == ["W1", "b1", "W2", "b2"]
+    assert attrs.layers == [("W1", "b1"), ("W2", "b2")]
+
+    def backward():
+        A1 = np.tanh(net.weight_h @ X + net.bias_h)
+        A2 = np.tanh(net.weight_out @ A1 + net.bias_out)
+        dZ2 = 2 * A2 * (1 - A2**2)
+        dZ1 = (net.weight_out.T @ dZ2) * (1 - A1**2)
+        db2 = 0.5 * dZ2.sum(axis=1, keepdims=True)  # a slip: halved
+        return {"weight_h": dZ1 @ X.T, "bias_h": dZ1.sum(axis=1, keepdims=True),
+                "weight_out": dZ2 @ A1.T, "bias_out": db2}  # fmt: skip
+
+    found = diagnose(attrs(net.loss), attrs.grad(backward), attrs)
+    assert [(d.kind, d.parameters) for d in found.defects] == [("scale", ("b2",))], str(found)
+
+
+@pytest.mark.parametrize("slip", [None, "prime_of_output_layer"])
+def test_a_per_example_update_is_averaged_over_the_examples(slip) -> None:
+    """SGD one example at a time (update on (x, y)): each step from the same point, the read-off
+    gradients averaged, judged against the mean cost over those examples."""
+    net = Network([5, 4, 3], slip)
+    attrs = attributes(net, ["weights", "biases"])
+
+    def sgd_on_one(x, y):
+        nabla_b, nabla_w = net.backprop(x, y)
+        net.weights = [w - nw for w, nw in zip(net.weights, nabla_w, strict=True)]
+        net.biases = [b - nb for b, nb in zip(net.biases, nabla_b, strict=True)]
+
+    grad = gradients_from_update(attrs.update(sgd_on_one), lr=1.0, examples=BATCH)
+    report = check_gradients(attrs(lambda: _cost_of(net)), grad, attrs)
+    assert bool(report) is (slip is None), report.summary()

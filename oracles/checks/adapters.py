@@ -20,8 +20,17 @@ from oracles._engine.inputs import Grad, Point
 Update = Callable[[dict[str, Any]], Mapping[str, Any] | None]
 
 
-def gradients_from_update(update: Update, *, lr: float) -> Grad:
+def gradients_from_update(
+    update: Callable[..., Mapping[str, Any] | None],
+    *,
+    lr: float,
+    examples: Iterable[Sequence[Any]] | None = None,
+) -> Grad:
     """A ``grad(params)`` for code that applies plain gradient descent, p <- p - lr g.
+
+    With ``examples`` (argument tuples), ``update(params, *example)`` is per-example code (one
+    SGD step on one example): each step is taken from the same point and the read-off gradients
+    averaged, the gradient of a loss that is the mean over those examples.
 
     ``update(params)`` either changes the dict's arrays in place or returns a new dict; it is
     called on copies (the caller's arrays are never changed) and g = (p - p_new) / lr. The first
@@ -37,9 +46,16 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
         raise ValueError(f"lr must be positive, got {lr}")
     first = [True]
 
+    batch = None if examples is None else [tuple(e) for e in examples]
+    if batch is not None and not batch:
+        raise ValueError("examples is empty: give the argument tuples of each example")
+
     def step(x: Point) -> Point:
         work = {k: v.copy() for k, v in x.items()}
-        returned = update(work)
+        returned = update(work, *(batch[0] if batch else ()))
+        return _checked_step(x, work, returned)
+
+    def _checked_step(x: Point, work: Point, returned: Any) -> Point:
         after = work if returned is None else returned
         if not isinstance(after, Mapping):
             raise TypeError(f"update must return None or a dict, got {type(after).__name__}")
@@ -74,7 +90,14 @@ def gradients_from_update(update: Update, *, lr: float) -> Grad:
                     "the update does not reach the parameters: it must change the dict's "
                     "arrays in place or return the new ones"
                 )
-        return {k: (x[k] - new[k]) / lr for k in x}
+        if batch is None or len(batch) == 1:
+            return {k: (x[k] - new[k]) / lr for k in x}
+        total = {k: x[k] - new[k] for k in x}
+        for example in batch[1:]:
+            work = {k: v.copy() for k, v in x.items()}
+            moved = _checked_step(x, work, update(work, *example))
+            total = {k: total[k] + (x[k] - moved[k]) for k in x}
+        return {k: total[k] / (lr * len(batch)) for k in x}
 
     return grad
 
@@ -96,8 +119,13 @@ class Attributes:
     """
 
     def __init__(
-        self, owners: object | Sequence[object], names: Sequence[str] | Sequence[Sequence[str]]
+        self,
+        owners: object | Sequence[object],
+        names: Sequence[str] | Sequence[Sequence[str]] | Mapping[str, str],
     ) -> None:
+        chosen = {attr: label for label, attr in names.items()} if isinstance(names, Mapping) \
+            else {}  # fmt: skip
+        names = list(chosen) if chosen else names
         groups = [list(n) for n in names if not isinstance(n, str)]
         if groups and len(groups) != len(names):
             raise TypeError(f"names {list(names)}: either attribute names or lists of them (one "
@@ -115,14 +143,16 @@ class Attributes:
                 raise AttributeError(f"{type(owner).__name__} has none of {flat}")
             prefix = f"{i}." if many else ""
             for attr in found:
-                for key, label in _entries(getattr(owner, attr), attr):
+                for key, label in _entries(getattr(owner, attr), chosen.get(attr, attr)):
                     self._slots[prefix + label] = (owner, attr, key)
-            layers += _layers(self._owners[i], found, prefix)
+            layers += _layers(self._owners[i], found, prefix, chosen)
         if not self._slots:
             raise AttributeError(f"no owner has any of {flat}")
         if groups and not many:
             layers = [tuple(label for label, (_, attr, _) in self._slots.items() if attr in group)
                       for group in groups]  # fmt: skip
+        elif chosen and not many:
+            layers = _numbered(list(self._slots)) or layers  # W1, b1, W2, ...: by their numbers
         self.layers: list[tuple[str, ...]] = layers
 
     @property
@@ -135,10 +165,11 @@ class Attributes:
         runs ``fn`` and restores every value and attribute as it was."""
         return lambda params: self.run(params, fn)[0]
 
-    def update(self, step: Callable[[], Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def update(self, step: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
         """``step()`` (a training step that updates the objects) as an update of the
-        parameters, for ``gradients_from_update``: the values it leaves, read back."""
-        return lambda params: self.run(params, step)[1]
+        parameters, for ``gradients_from_update``: the values it leaves, read back. Arguments
+        after the parameters go to ``step`` (one example, with ``examples=``)."""
+        return lambda params, *example: self.run(params, lambda: step(*example))[1]
 
     def grad(
         self,
@@ -293,15 +324,19 @@ def _entries(value: Any, attr: str) -> list[tuple[Any, str]]:
     return [(None, attr)]
 
 
-def _layers(owner: object, found: list[str], prefix: str) -> list[tuple[str, ...]]:
-    """Layer tuples (weight, bias, ...): one per owner, or one per index of list attributes."""
+def _layers(
+    owner: object, found: list[str], prefix: str, chosen: Mapping[str, str]
+) -> list[tuple[str, ...]]:
+    """Layer tuples (weight, bias, ...): one per owner, or one per index of list attributes
+    (named as ``chosen`` names the attributes)."""
     values = [getattr(owner, attr) for attr in found]
+    labels = [chosen.get(attr, attr) for attr in found]
     if all(isinstance(v, list | tuple) for v in values):
-        return [tuple(f"{prefix}{a}[{i}]" for a in found) for i in range(len(values[0]))]
+        return [tuple(f"{prefix}{a}[{i}]" for a in labels) for i in range(len(values[0]))]
     if any(isinstance(v, dict) for v in values):
         keys = [str(k) for v in values if isinstance(v, dict) for k in v]
         return _numbered(keys)
-    return [tuple(prefix + a for a in found)]
+    return [tuple(prefix + a for a in labels)]
 
 
 def _numbered(keys: list[str]) -> list[tuple[str, ...]]:
@@ -335,11 +370,13 @@ def unwrapped(params: Any, layers: Any = None) -> tuple[Any, Any]:
 
 
 def attributes(
-    owners: object | Sequence[object], names: Sequence[str] | Sequence[Sequence[str]]
+    owners: object | Sequence[object],
+    names: Sequence[str] | Sequence[Sequence[str]] | Mapping[str, str],
 ) -> Attributes:
     """The parameters ``names`` of ``owners`` (an object, or a list of layer objects): see
     ``Attributes``; ``names`` grouped in lists, one per layer, gives the layers of one object
-    that holds several (``[["weight_h", "bias_h"], ["weight_out", "bias_out"]]``). Its
+    that holds several (``[["weight_h", "bias_h"], ["weight_out", "bias_out"]]``); a dict
+    chooses the names the checker gives them (``{"W1": "weight_h", "b1": "bias_h"}``). Its
     ``params`` go to the checker, ``attrs(fn)`` makes a loss or a gradient
     function of them, ``attrs.update(step)`` an update for ``gradients_from_update``, and
     ``attrs.layers`` the layer order for the diagnosis."""
