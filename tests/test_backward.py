@@ -540,3 +540,49 @@ def test_an_input_gradient_through_updated_weights_is_not_called_an_l2_term() ->
                         params=["W", "b"], lr=0.5)  # fmt: skip
     text = str(failed.value)
     assert "[regularisation]" not in text and "after their update" in text, text
+
+
+# -- a recurrent layer through time ---------------------------------------------------------------
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """x (N, T, D), h0 (N, H): h (N, T, H), each step tanh(x_t Wx + h_{t-1} Wh + b)."""
+    N, T, _ = x.shape
+    h, prev = np.zeros((N, T, Wh.shape[0])), h0
+    for t in range(T):
+        prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        h[:, t] = prev
+    return h, (x, h0, Wx, Wh, h)
+
+
+def rnn_backward(dh, cache, slip=None):
+    """dh (N, T, H): (dx, dh0, dWx, dWh, db); ``slip`` drops the carry back to t - 1, or
+    every step's upstream but the last's."""
+    x, h0, Wx, Wh, h = cache
+    T = x.shape[1]
+    dx, dWx, dWh, db = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(len(Wh))
+    dprev = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        own = dh[:, t] if slip != "last_step_only" or t == T - 1 else 0.0
+        carried = dprev if slip != "no_carry" else 0.0
+        dz = (own + carried) * (1 - h[:, t] ** 2)
+        prev = h[:, t - 1] if t > 0 else h0
+        dx[:, t] = dz @ Wx.T
+        dWx, dWh, db = dWx + x[:, t].T @ dz, dWh + prev.T @ dz, db + dz.sum(axis=0)
+        dprev = dz @ Wh.T
+    return dx, dprev, dWx, dWh, db
+
+
+@pytest.mark.parametrize("slip", [None, "no_carry", "last_step_only"])
+def test_a_recurrent_layer_through_time_names_its_slip(slip) -> None:
+    inputs = {"x": RNG.standard_normal((2, 3, 4)), "h0": RNG.standard_normal((2, 5)),
+              "Wx": RNG.standard_normal((4, 5)) / 2, "Wh": RNG.standard_normal((5, 5)) / 2,
+              "b": RNG.standard_normal(5)}  # fmt: skip
+    if slip is None:
+        assert check_backward(rnn_forward, rnn_backward, inputs)
+        return
+
+    def slipped(dh, cache):
+        return rnn_backward(dh, cache, slip)
+
+    assert _named(rnn_forward, slipped, inputs) == [slip]

@@ -52,12 +52,15 @@ DEFECTS: dict[str, str] = {
     "softmax_diagonal": "the softmax Jacobian reduced to its diagonal, dout * s (1 - s)",
     "mean_over_axis": "a mean over an output axis where the gradient sums it, or the reverse",
     "normalisation_term": "a normalisation's mean or variance term missing from dx",
+    "last_step_only": "a recurrent layer's gradient from the last step's upstream alone",
+    "no_carry": "a recurrent layer passing nothing back to the step before",
 }
 NETWORK_DEFECTS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
 POINT_DEFECTS = ("degenerate",)  # said of the point checked, not of the code
 # oracles._engine.layer_slips': named where one layer's inputs and outputs are known
 LAYER_DEFECTS = ("repeated_indices", "overlapping_windows", "first_output_only",
-                 "softmax_diagonal", "mean_over_axis", "normalisation_term")  # fmt: skip
+                 "softmax_diagonal", "mean_over_axis", "normalisation_term", "last_step_only",
+                 "no_carry")  # fmt: skip
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")

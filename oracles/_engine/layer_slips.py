@@ -11,7 +11,9 @@ knows the layer's inputs, outputs and upstream gradient, which a whole network's
 - ``mean_over_axis``: a ``scale`` whose factor is the size (3 or more) of an axis of an output or
   an input (a mean over that axis where the gradient sums it, or the reverse);
 - ``normalisation_term``: the error the same along an axis (a normalisation's mean term
-  dropped) or the centred input times one number per column (its variance term).
+  dropped) or the centred input times one number per column (its variance term);
+- ``last_step_only``, ``no_carry``: a layer over a sequence, out (N, T, H), whose gradient is
+  what the last step's upstream alone gives, or each step's own with nothing carried back.
 
 Which output feeds which entry is probed one input entry at a time (small layers only).
 """
@@ -19,6 +21,7 @@ Which output feeds which entry is probed one input entry at a time (small layers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,14 +55,17 @@ def layer_defects(
                 "the weights after their update reads so"), d.value)  # fmt: skip
         elif d.kind == "scale" and d.value is not None:
             found = _mean_over_axis(d, outs, inputs)
-        elif len(d.parameters) == 1 and d.parameters[0] in inputs:
-            name = d.parameters[0]
-            wrong = _wrong_entries(report, name)
-            found = (_softmax_diagonal(name, report, outs, douts)
-                     or _repeated_indices(name, wrong, inputs[name], constants)
-                     or _dropped_term(name, report, inputs[name])
-                     or _fan_out(name, wrong, report.gradient[name], inputs, outputs, outs,
-                                 douts))  # fmt: skip
+        elif all(name in inputs for name in d.parameters):
+            for name in d.parameters:  # one slip may leave several inputs wrong: read each
+                wrong = _wrong_entries(report, name)
+                found = (_softmax_diagonal(name, report, outs, douts)
+                         or _repeated_indices(name, wrong, inputs[name], constants)
+                         or _dropped_term(name, report, inputs[name])
+                         or _fan_out(name, wrong, report.gradient[name], inputs, outputs, outs,
+                                     douts))  # fmt: skip
+                if found is not None:
+                    found = replace(found, parameters=d.parameters)
+                    break
         named.append(found or d)
     return named
 
@@ -201,6 +207,9 @@ def _fan_out(
     last = np.zeros(x.size)  # the share of the last output entry it feeds, in loop order
     flat_x, upstream = x.reshape(-1), np.concatenate([d.reshape(-1) for d in douts])
     before = np.concatenate([o.reshape(-1) for o in outs])
+    # A sequence out of (N, T, H): each entry's derivatives of every output, by time step.
+    timed = len(outs) == 1 and outs[0].ndim == 3 and outs[0].shape[1] > 1
+    jacobian = np.zeros((x.size, before.size)) if timed else None
     for i in range(x.size):
         moved = flat_x.copy()
         step = 1e-6 * max(abs(moved[i]), 1.0)
@@ -213,6 +222,8 @@ def _fan_out(
         if changed.size:
             k = changed[-1]
             last[i] = upstream[k] * (after[k] - before[k]) / step
+        if jacobian is not None:
+            jacobian[i] = (after - before) / step
     is_wrong = np.zeros(x.size, dtype=bool)
     is_wrong[wrong] = True
     g = given.reshape(-1)
@@ -228,10 +239,45 @@ def _fan_out(
             f"the {int(several.sum())} such entries): the gradient assigned (dx[...] = ...), "
             "so each entry keeps only the last window's (or filter's) share, where every "
             "share must add (+=)"))  # fmt: skip
+    if jacobian is not None:
+        found = _through_time(name, x, outs[0], jacobian, upstream, matches)
+        if found is not None:
+            return found
     if matches(float(upstream[0]) * first):
         why = (
             "exactly the share of the first output entry, every other output's missing: the "
             "loop over windows or steps stops after the first (a return or break inside it)"
         )
         return Defect("first_output_only", (name,), why)
+    return None
+
+
+def _through_time(
+    name: str,
+    x: NDArray[np.float64],
+    out: NDArray[np.float64],
+    jacobian: NDArray[np.float64],
+    upstream: NDArray[np.float64],
+    matches: Callable[[NDArray[np.float64]], bool],
+) -> Defect | None:
+    """A recurrent layer over a sequence, out (N, T, H): the gradient that only the last step's
+    upstream gives, or (for an input with the same time axis) that each step's own upstream
+    gives with nothing carried back to the step before."""
+    steps = out.shape[1]
+    out_time = np.indices(out.shape)[1].reshape(-1)
+    final = out_time == steps - 1
+    if matches(jacobian[:, final] @ upstream[final]):
+        return Defect("last_step_only", (name,), (
+            f"exactly what the last step's upstream gradient gives (dout[:, -1]): the upstream "
+            f"gradients of steps 0-{steps - 2} are missing; each step's dh must add its own "
+            "dout[:, t] to the gradient carried back"))  # fmt: skip
+    if x.ndim == 3 and x.shape[1] == steps:
+        in_time = np.indices(x.shape)[1].reshape(-1)
+        own = np.array([jacobian[i, out_time == in_time[i]] @ upstream[out_time == in_time[i]]
+                        for i in range(x.size)])  # fmt: skip
+        if matches(own):
+            return Defect("no_carry", (name,), (
+                f"exactly what each step's own upstream gradient gives to {name}: nothing is "
+                "passed back to step t - 1 (the gradient of the previous state, dprev_h, "
+                "dropped from the next step's dh)"))  # fmt: skip
     return None
