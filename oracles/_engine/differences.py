@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-
 
 @dataclass(frozen=True)
 class Estimates:
@@ -43,11 +40,3 @@ def estimates(g: Callable[[float], float], g0: float, h: float) -> Estimates:
         forward=(-3 * g0 + 4 * gp1 - gp2) / (2 * h),
         backward=(3 * g0 - 4 * gm1 + gm2) / (2 * h),
     )
-
-
-def random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float64]:
-    """An array of ``shape`` whose entries are -1 or +1, each sign one random bit (17 times
-    faster than comparing uniform draws with 1/2: 0.35 ms against 6.0 ms for 469,160 entries)."""
-    size = int(np.prod(shape))
-    bits = np.unpackbits(np.frombuffer(rng.bytes((size + 7) // 8), np.uint8), count=size)
-    return (2.0 * bits.astype(np.float64) - 1.0).reshape(shape)

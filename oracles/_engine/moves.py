@@ -44,6 +44,13 @@ def unit_signs(
     )
 
 
+def random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """An array of ``shape`` whose entries are -1 or +1, each sign one bit of ``rng.bytes``
+    (through the same table as every direction)."""
+    bits = np.frombuffer(rng.bytes((prod(shape) + 7) // 8), np.uint8)
+    return Signs({"": bits}, {"": tuple(shape)}, SIGNS).v[""]
+
+
 def _one_sign(bits: NDArray[np.uint8], n: int) -> bool:
     """Whether the first ``n`` bits of ``bits`` are all equal."""
     full, rest = divmod(n, 8)

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles._engine.differences import random_signs
 from oracles._engine.inputs import Loss, Point
-from oracles._engine.moves import Moves, Signs, unit_signs
+from oracles._engine.moves import Moves, Signs, random_signs, unit_signs
 from oracles._engine.tolerances import EPS64, LOSS_ROUNDING_ULPS, Tolerance, step_for
 
 # Screen: one-sided third differences at a quarter of the central step. Clean when within this

@@ -17,8 +17,6 @@ from numpy.typing import NDArray
 from oracles._engine.arrays import kind_name
 from oracles._engine.inputs import Grad, Point
 
-Update = Callable[[dict[str, Any]], Mapping[str, Any] | None]
-
 
 def gradients_from_update(
     update: Callable[..., Mapping[str, Any] | None],
