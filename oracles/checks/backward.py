@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -70,8 +70,9 @@ def check_backward(
     draws seeded by ``seed``, ``upstreams`` of them, each checked (the first failing report is
     returned). ``check_options`` go to ``check_gradients``; ``bool(report)`` is the verdict.
     """
-    return _checked(forward, backward, inputs, params, grads, lr, constant, upstream, upstreams,
-                    cache, seed, check_options)[0]  # fmt: skip
+    settings = _Settings(params, grads, lr, constant, upstream, upstreams, cache, seed,
+                         check_options)  # fmt: skip
+    return _checked(forward, backward, inputs, settings)[0]
 
 
 def assert_backward(
@@ -80,11 +81,8 @@ def assert_backward(
     """``check_backward``, raising AssertionError with the report and its diagnosis (which
     input's gradient is wrong, and how) when the backward disagrees."""
     __tracebackhide__ = True
-    report, layer = _checked(forward, backward, inputs, options.pop("params", ()),
-                             options.pop("grads", None), options.pop("lr", None),
-                             options.pop("constant", ()), options.pop("upstream", None),
-                             options.pop("upstreams", 1), options.pop("cache", None),
-                             options.pop("seed", 0), options)  # fmt: skip
+    own = {f.name: options.pop(f.name) for f in fields(_Settings) if f.name in options}
+    report, layer = _checked(forward, backward, inputs, _Settings(**own, check=options))
     if not report.passed:
         found = diagnosis_of(report, layer.loss, layer.grad, layer.point, layers=[])
         named = layer_defects(found.defects, report, layer.point, layer.constants,
@@ -94,23 +92,26 @@ def assert_backward(
     return report
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """check_backward's own options (see its docstring); ``check`` goes to check_gradients."""
+
+    params: Sequence[str] = ()
+    grads: Mapping[str, str] | None = None
+    lr: float | None = None
+    constant: Sequence[str] = ()
+    upstream: Any = None
+    upstreams: int = 1
+    cache: bool | None = None
+    seed: int = 0
+    check: Mapping[str, Any] = field(default_factory=dict)
+
+
 def _checked(
-    forward: Any,
-    backward: Backward | None,
-    inputs: Mapping[str, Any],
-    params: Sequence[str],
-    grads: Mapping[str, str] | None,
-    lr: float | None,
-    constant: Sequence[str],
-    upstream: Any,
-    upstreams: int,
-    cache: bool | None,
-    seed: int,
-    options: dict[str, Any],
+    forward: Any, backward: Backward | None, inputs: Mapping[str, Any], settings: _Settings
 ) -> tuple[GradientReport, _Layer]:
     if backward is None and isinstance(forward, list | tuple):
-        return _through(list(forward), inputs, params, grads, lr, constant, upstreams, cache,
-                        seed, options)  # fmt: skip
+        return _through(list(forward), inputs, settings)
     owner: object | None = None
     if backward is None and callable(getattr(forward, "backward", None)):
         owner = forward
@@ -124,19 +125,19 @@ def _checked(
             )
         forward, backward = _loss_function(forward)
     else:
-        if params:
+        if settings.params:
             raise TypeError("params names a layer object's attributes: pass the layer itself "
                             "as forward, with backward None")  # fmt: skip
+    upstreams = settings.upstreams
     if not isinstance(upstreams, int) or upstreams < 1:
         raise ValueError(f"upstreams must be a positive int, got {upstreams!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(settings.seed)
     report: GradientReport | None = None
     layer: _Layer | None = None
-    for _ in range(1 if upstream is not None else upstreams):
-        layer = _Layer(forward, backward, inputs, owner, params, grads, lr, constant, cache,
-                       upstream, rng)  # fmt: skip
+    for _ in range(1 if settings.upstream is not None else upstreams):
+        layer = _Layer(forward, backward, inputs, owner, settings, rng)
         report = check_gradients(layer.loss, layer.grad, layer.point, seed=rng.spawn(1)[0],
-                                 **options)  # fmt: skip
+                                 **settings.check)  # fmt: skip
         report = replace(report, readings=(*report.readings, layer.how))
         if not report.passed:
             break
@@ -166,16 +167,7 @@ def _loss_function(fn: Forward) -> tuple[Forward, Backward]:
 
 
 def _through(
-    layers: list[Any],
-    inputs: Mapping[str, Any],
-    params: Sequence[str],
-    grads: Mapping[str, str] | None,
-    lr: float | None,
-    constant: Sequence[str],
-    upstreams: int,
-    cache: bool | None,
-    seed: int,
-    options: dict[str, Any],
+    layers: list[Any], inputs: Mapping[str, Any], settings: _Settings
 ) -> tuple[GradientReport, _Layer]:
     """A network of layer objects: each layer's backward checked at the activation the
     network gives it, in order; the first wrong one's report (the last's where every one is
@@ -184,9 +176,9 @@ def _through(
         raise TypeError("a list of layers takes the network's input alone: {'x': x}")
     ((name, a),) = inputs.items()
     for i, layer in enumerate(layers, start=1):
-        own = [p for p in params if hasattr(layer, p)]
-        report, checked = _checked(layer, None, {name: a}, own, grads, lr, constant, None,
-                                   upstreams, cache, seed, options)  # fmt: skip
+        own = [p for p in settings.params if hasattr(layer, p)]
+        each = replace(settings, params=own, upstream=None)  # one upstream per layer's output
+        report, checked = _checked(layer, None, {name: a}, each)
         if not report.passed:
             right = f"; layers 1-{i - 1} are right" if i > 2 else "; layer 1 is right" * (i == 2)
             kind = type(layer).__name__
@@ -208,14 +200,10 @@ class _Layer:
         backward: Backward,
         inputs: Mapping[str, Any],
         owner: object | None,
-        params: Sequence[str],
-        grads: Mapping[str, str] | None,
-        lr: float | None,
-        constant: Sequence[str],
-        cache: bool | None,
-        upstream: Any,
+        settings: _Settings,
         rng: np.random.Generator,
     ) -> None:
+        params, constant, lr = settings.params, settings.constant, settings.lr
         if not isinstance(inputs, Mapping) or not inputs:
             raise TypeError("inputs must be a non-empty dict of the forward's arguments by name")
         unknown = sorted(set(constant) - set(inputs))
@@ -253,15 +241,16 @@ class _Layer:
             **{k: inputs[k] for k in self.inputs},
             **(self.attrs.params if self.attrs else {}),
         }
-        self.grads, self.lr = dict(grads or {}), lr
+        self.grads, self.lr = dict(settings.grads or {}), lr
         if lr is not None and not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
         names = _positional(backward)
         self.takes_lr = (lr is not None and owner is not None and names is not None
                          and len(names) >= 2 and "cache" not in names[-1].lower())  # fmt: skip
-        outs, self.cached, self.how = _outputs(self._call_forward(self.point), backward, cache,
+        first = self._call_forward(self.point)
+        outs, self.cached, self.how = _outputs(first, backward, settings.cache,
                                                1 if self.takes_lr else 0)  # fmt: skip
-        self.douts = _upstream(upstream, outs, rng)
+        self.douts = _upstream(settings.upstream, outs, rng)
 
     def _run(self, point: Mapping[str, Any], fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
         """``fn()`` with the point's parameters written into the layer (and restored)."""
