@@ -38,9 +38,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip ``gpu`` tests without CuPy and a CUDA device, ``jax`` tests without JAX, and
-    ``mnist`` tests (those using the ``mnist`` fixture included) without MNIST, each with its
-    reason; where MNIST is required (tests.helpers.mnist_required), its absence is an error."""
+    """Skip ``gpu`` tests without CuPy and a CUDA device, ``jax`` tests without JAX, ``torch``
+    tests without torch, and ``mnist`` tests (those using the ``mnist`` fixture included)
+    without MNIST, each with its reason; where MNIST is required
+    (tests.helpers.mnist_required), its absence is an error."""
     from oracles._engine.optional import missing
     from reference_nn.gpu import gpu_unavailable_reason
 
@@ -51,6 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     finders = (
         ("gpu", gpu_unavailable_reason),
         ("jax", lambda: missing("jax")),
+        ("torch", lambda: missing("torch")),
         ("mnist", lambda: _mnist_unavailable_reason(config)),
     )
     for item in items:

@@ -112,6 +112,15 @@ def audit(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def torch(session: nox.Session) -> None:
+    """Run the checks of torch tensors (torch 2.13.0's CPU build; CUDA tensors where present)."""
+    # The pin first: the extra's range alone would take a CUDA build of several GB.
+    session.install(*nox.project.dependency_groups(PYPROJECT, "torch-tests"))
+    _install(session, "torch", groups=("test",))
+    session.run("pytest", "-m", "torch", "-rs", *session.posargs)
+
+
+@nox.session(default=False)
 def gpu(session: nox.Session) -> None:
     """Run the GPU tests (needs CuPy and a CUDA device; they skip with the reason otherwise)."""
     _install(session, "gpu", "plot", groups=("test",))

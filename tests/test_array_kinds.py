@@ -152,8 +152,17 @@ def test_a_cupy_softmax_is_checked_as_written(cupy) -> None:
     assert check_primitive(shifted, "softmax", axis=0, arrays="cupy").passed
     failed = {f.property for f in check_primitive(unshifted, "softmax", arrays="cupy").failures}
     assert "finite, without warnings, for logits up to +-1e3" in failed
-    with pytest.raises(ValueError, match="arrays='torch'"):
-        check_primitive(shifted, "softmax", arrays="torch")
+    with pytest.raises(ValueError, match="arrays='tensorflow'"):
+        check_primitive(shifted, "softmax", arrays="tensorflow")
+
+
+def test_a_primitive_of_a_kind_that_does_not_import_names_its_extra(monkeypatch) -> None:
+    from oracles import check_primitive
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(ModuleNotFoundError, match=r"arrays='torch', but torch does not import .*"
+                       r"pip install 'reference-nn\[torch\]'"):  # fmt: skip
+        check_primitive(np.tanh, "tanh", arrays="torch")
 
 
 @pytest.mark.jax

@@ -1,11 +1,17 @@
-"""Parameters of NumPy, CuPy or jax.numpy arrays, checked as they are.
+"""Parameters of NumPy, CuPy, jax.numpy or torch arrays, checked as they are.
 
 The user's ``loss`` and ``grad`` get float64 copies of their parameters' own kind, on their
 parameters' device (JAX's float64 enabled for the call); the checker itself works on the host.
 Each array or number read back from the device is counted: one per loss value, one per
 gradient entry the check reads, one per parameter at the start.
 
-The kind is read from the array's type (its module: ``cupy``, or ``jax``/``jaxlib``), as
+A torch tensor's copies keep its device and its ``requires_grad`` (code that calls
+``.backward()`` on its own loss runs as written); gradients are read with ``.detach()``. torch
+refuses to mix dtypes in a product, so code whose own tensors (the data, a layer's weights) are
+float32 raises on float64 copies: the copies then take the parameters' own dtypes, the report
+says so, and the loss is judged at the precision it then has (``precision``).
+
+The kind is read from the array's type (its module: ``cupy``, ``jax``/``jaxlib`` or ``torch``), as
 ``reference_nn.arrays.array_module`` does; array-api-compat's ``array_namespace`` was measured
 in that role (2026-12-04): 7-9% slower steps on the small networks, wrapped namespaces instead
 of the array's own module, and it takes an ndarray subclass standing in for CuPy for NumPy.
@@ -24,17 +30,90 @@ from numpy.typing import NDArray
 
 from oracles._engine.inputs import split
 
-ARRAY_KINDS = ("numpy", "cupy", "jax")
+ARRAY_KINDS = ("numpy", "cupy", "jax", "torch")
 
 
 def kind_name(value: Any) -> str:
-    """``numpy``, ``cupy`` or ``jax``: whose array ``value`` is (anything else is NumPy's)."""
+    """``numpy``, ``cupy``, ``jax`` or ``torch``: whose array ``value`` is (anything else is
+    NumPy's)."""
     root = type(value).__module__.split(".")[0]
-    if root == "cupy":
-        return "cupy"
+    if root in ("cupy", "torch"):
+        return root
     if root in ("jax", "jaxlib"):
         return "jax"
     return "numpy"
+
+
+def _torch() -> Any:
+    return importlib.import_module("torch")
+
+
+def host_dtype(value: Any) -> np.dtype[Any]:
+    """The NumPy dtype of an array of any kind (a torch dtype as NumPy names it); TypeError for
+    a torch dtype NumPy lacks (bfloat16), naming it."""
+    if kind_name(value) != "torch":
+        own: np.dtype[Any] = np.dtype(value.dtype)
+        return own
+    torch = _torch()
+    if value.dtype == torch.bfloat16:
+        raise TypeError(
+            "a torch.bfloat16 tensor: NumPy has no bfloat16, and the checker's tolerances go "
+            "down to float16; give it as float32 or float64 (.float(), .double())"
+        )
+    return torch.empty(0, dtype=value.dtype).numpy().dtype  # type: ignore[no-any-return]
+
+
+def is_float(value: Any) -> bool:
+    """A float array of any kind."""
+    if not hasattr(value, "shape") or getattr(value, "dtype", None) is None:
+        return False
+    if kind_name(value) == "torch":
+        return bool(value.is_floating_point())
+    return bool(np.dtype(value.dtype).kind == "f")
+
+
+def copy_of(value: Any) -> Any:
+    """A copy of an array of any kind, on its device (a torch tensor detached from any graph);
+    a Python int or float as a float (a parameter initialised as ``0``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind_name(value) == "torch":
+        return value.detach().clone()
+    return value.copy() if hasattr(value, "copy") and hasattr(value, "shape") else np.array(value)
+
+
+def float64_of(value: Any) -> Any:
+    """A float64 copy of ``value``, of its own kind on its device."""
+    if kind_name(value) == "torch":
+        return value.detach().to(dtype=_torch().float64, copy=True)
+    if hasattr(value, "astype") and hasattr(value, "shape"):
+        return value.astype(np.float64)
+    return np.asarray(value, dtype=np.float64)
+
+
+def writable(array: Any) -> bool:
+    """An array that ``assign`` writes in place: a writable NumPy array, a CuPy array or a torch
+    tensor (JAX arrays are immutable)."""
+    if isinstance(array, np.ndarray) and kind_name(array) == "numpy":
+        return bool(array.flags.writeable)
+    return kind_name(array) in ("cupy", "torch")
+
+
+def equal(a: Any, b: Any) -> bool:
+    """Two arrays of one kind (on their device) hold the same shape and values."""
+    if kind_name(a) == "torch":
+        return bool(_torch().equal(a, b))
+    return bool(np.array_equal(a, b))
+
+
+def assign(array: Any, value: Any) -> None:
+    """``array[...] = value`` in place (a torch leaf that requires grad written outside the
+    graph, as an optimiser does)."""
+    if kind_name(array) == "torch":
+        with _torch().no_grad():
+            array.copy_(value)
+    else:
+        array[...] = value
 
 
 @dataclass
@@ -44,6 +123,33 @@ class Kind:
     name: str
     template: Any = None  # an array of this kind, on the device the copies go to
     reads: int = field(default=0)
+    # torch only: the parameters' own dtypes, used once torch refused float64 beside the user's
+    # own float32 tensors (own_dtypes set, and why)
+    dtypes: dict[str, Any] = field(default_factory=dict)
+    own_dtypes: bool = False
+    why: str = ""
+
+    @property
+    def copies(self) -> str:
+        """What the user's functions got, in words: float64 copies, or (torch) copies in the
+        parameters' own dtypes, and why."""
+        if not self.own_dtypes:
+            return "float64 copies"
+        own = sorted({str(d).removeprefix("torch.") for d in self.dtypes.values()})
+        return (f"copies in their own dtypes ({', '.join(own)}: torch refused float64 beside "
+                f"your code's own tensors, '{self.why}')")  # fmt: skip
+
+    def keeps_own_dtypes(self, error: RuntimeError) -> bool:
+        """After torch refused the float64 copies (``error``: a dtype clash with the user's
+        own float32 tensors), switch to copies in the parameters' own dtypes: True where that
+        changes the copies."""
+        text = str(error).splitlines()[0] if str(error) else ""
+        clash = "dtype" in text or "scalar type" in text
+        narrower = any(str(d) != "torch.float64" for d in self.dtypes.values())
+        if self.name != "torch" or self.own_dtypes or not clash or not narrower:
+            return False
+        self.own_dtypes, self.why = True, text
+        return True
 
     @property
     def on_host(self) -> bool:
@@ -56,11 +162,15 @@ class Kind:
         self.reads += 1
         if self.name == "cupy" and kind_name(value) == "cupy":
             return np.asarray(importlib.import_module("cupy").asnumpy(value))
+        if kind_name(value) == "torch":
+            host_dtype(value)  # refuses bfloat16 by name
+            return value.detach().cpu().numpy().copy()  # type: ignore[no-any-return]
         return np.asarray(value)
 
-    def device(self, host: NDArray[Any]) -> Any:
-        """A copy of ``host`` (its dtype kept) of this kind, on the template's device (the
-        current one without a template)."""
+    def device(self, host: NDArray[Any], name: str | None = None) -> Any:
+        """A copy of ``host`` (its dtype kept; for torch, parameter ``name``'s own dtype once
+        ``own_dtypes``) of this kind, on the template's device (the current one without a
+        template)."""
         if self.name == "cupy":
             cupy = importlib.import_module("cupy")
             where: Any = getattr(self.template, "device", None)  # a cupy.cuda.Device
@@ -71,6 +181,13 @@ class Kind:
             jax = importlib.import_module("jax")
             where = None if self.template is None else next(iter(self.template.devices()))
             return jax.device_put(host, where)
+        if self.name == "torch":
+            template = self.template
+            dtype = self.dtypes.get(name) if self.own_dtypes and name else None
+            copy = _torch().tensor(
+                host, dtype=dtype, device=None if template is None else template.device
+            )
+            return copy.requires_grad_(bool(getattr(template, "requires_grad", False)))
         return host
 
     def calls(self) -> AbstractContextManager[Any]:
@@ -81,10 +198,12 @@ class Kind:
 
 
 def kind_of(params: Mapping[str, Any]) -> Kind:
-    """The one kind of every parameter; mixed kinds raise ValueError naming them."""
+    """The one kind of every parameter (a Python number takes the others'); mixed kinds raise
+    ValueError naming them."""
     kinds: dict[str, list[str]] = {}
     for name, value in params.items():
-        kinds.setdefault(kind_name(value), []).append(str(name))
+        if not isinstance(value, int | float):
+            kinds.setdefault(kind_name(value), []).append(str(name))
     if len(kinds) > 1:
         where = "; ".join(f"{k}: {', '.join(names)}" for k, names in kinds.items())
         raise ValueError(
@@ -92,8 +211,9 @@ def kind_of(params: Mapping[str, Any]) -> Kind:
             "and grad are called with copies of that one kind)"
         )
     name = next(iter(kinds), "numpy")
-    template = next(iter(params.values())) if params else None
-    return Kind(name, template)
+    template = next((v for v in params.values() if kind_name(v) == name), None)
+    dtypes = {k: v.dtype for k, v in params.items() if name == "torch" == kind_name(v)}
+    return Kind(name, template, dtypes=dtypes)
 
 
 class _ReadOnAccess(Mapping[str, Any]):
@@ -130,18 +250,24 @@ def on_host(
     if kind.on_host:
         return loss, grad, params, kind
 
-    def mirrored(point: Mapping[str, NDArray[np.float64]]) -> dict[str, Any]:
-        return {k: kind.device(np.asarray(v, dtype=np.float64)) for k, v in point.items()}
+    def called(fn: Callable[[dict[str, Any]], Any], point: Mapping[str, Any]) -> Any:
+        for _ in range(2):
+            try:
+                with kind.calls():  # JAX's float64 on, for the copies too
+                    return fn({k: kind.device(np.asarray(v, dtype=np.float64), k)
+                               for k, v in point.items()})  # fmt: skip
+            except RuntimeError as error:
+                if not kind.keeps_own_dtypes(error):
+                    raise
+        raise AssertionError("unreachable: keeps_own_dtypes is True once only")
 
     def host_loss(point: dict[str, Any]) -> float:
-        with kind.calls():
-            value = loss(mirrored(point))
+        value = called(loss, point)
         kind.reads += 1
-        return float(value)
+        return float(value.detach() if kind_name(value) == "torch" else value)
 
     def host_grad(point: dict[str, Any]) -> Mapping[str, Any]:
-        with kind.calls():
-            given = grad(mirrored(point))
+        given = called(grad, point)
         return _ReadOnAccess(given, kind) if isinstance(given, Mapping) else given
 
     host_params = {k: kind.host(v) for k, v in params.items()}

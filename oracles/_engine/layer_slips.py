@@ -54,7 +54,8 @@ def layer_defects(
                 "one layer; in a layer that updates itself, an input gradient taken through "
                 "the weights after their update reads so"), d.value)  # fmt: skip
         elif d.kind == "scale" and d.value is not None:
-            found = _mean_over_axis(d, outs, inputs)
+            rtol = max(report[name].rtol for name in d.parameters)
+            found = _mean_over_axis(d, outs, inputs, rtol)
         elif all(name in inputs for name in d.parameters):
             for name in d.parameters:  # one slip may leave several inputs wrong: read each
                 wrong = _wrong_entries(report, name)
@@ -80,9 +81,10 @@ def _wrong_entries(report: GradientReport, name: str) -> NDArray[np.intp] | None
 
 
 def _mean_over_axis(
-    d: Defect, outs: list[NDArray[np.float64]], inputs: Mapping[str, Any]
+    d: Defect, outs: list[NDArray[np.float64]], inputs: Mapping[str, Any], rtol: float
 ) -> Defect | None:
-    """A ``scale`` whose factor is the size of an axis of an output or an input."""
+    """A ``scale`` whose factor is the size of an axis of an output or an input, within the
+    ``rtol`` its parameters were judged at (float32's, for a float32 loss)."""
     v = float(d.value or 0.0)
     named = [("the output" if len(outs) == 1 else f"output {i + 1}", np.shape(o))
              for i, o in enumerate(outs)]  # fmt: skip
@@ -91,12 +93,12 @@ def _mean_over_axis(
         for axis, size in enumerate(shape):
             if size < 3:  # 2 and 1/2 come from a square's derivative as often: left to scale
                 continue
-            if np.isclose(v, size, rtol=1e-6):
+            if np.isclose(v, size, rtol=rtol, atol=0):
                 why = (f"{size} times the right gradient, the size of axis {axis} of {what}: "
                        "the forward (or its loss) averages over that axis where the gradient "
                        "sums it")  # fmt: skip
                 return Defect("mean_over_axis", d.parameters, why, v)
-            if np.isclose(v, 1 / size, rtol=1e-6):
+            if np.isclose(v, 1 / size, rtol=rtol, atol=0):
                 why = (f"1/{size} of the right gradient, the size of axis {axis} of {what}: the "
                        "gradient averages over that axis where the forward sums it")  # fmt: skip
                 return Defect("mean_over_axis", d.parameters, why, v)

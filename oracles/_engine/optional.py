@@ -6,7 +6,13 @@ from __future__ import annotations
 import importlib
 
 # Each extra of pyproject.toml that the checker or the audit may need, and what it installs.
-EXTRAS = {"jax": ("jax",), "plot": ("matplotlib",), "properties": ("hypothesis", "scipy")}
+EXTRAS = {
+    "jax": ("jax",),
+    "plot": ("matplotlib",),
+    "properties": ("hypothesis", "scipy"),
+    "torch": ("torch",),
+    "gpu": ("cupy",),
+}
 
 
 def missing(needs: str) -> str | None:

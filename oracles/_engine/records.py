@@ -226,11 +226,12 @@ class GradientReport:
     parameters: tuple[ParameterReport, ...]
     gradient: Mapping[str, NDArray[np.float64]] = field(default_factory=dict, repr=False)
     readings: tuple[str, ...] = ()  # how the gradient was read, where not as given
-    arrays: str = "numpy"  # the parameters' kind: numpy, cupy or jax (oracles._engine.arrays)
+    arrays: str = "numpy"  # the parameters' kind: ARRAY_KINDS (oracles._engine.arrays)
     transfers: int = 0  # arrays and numbers read back from the device for the check
     precision: Any = None  # the loss's measured precision (oracles._engine.precision.LossPrecision)
     shape_bugs: tuple[str, ...] = ()  # gradient shapes the user's own update gets wrong
     degenerate: tuple[str, ...] = ()  # what makes the point degenerate (oracles._engine.degenerate)
+    copies: str = "float64 copies"  # what the loss and grad got (oracles._engine.arrays)
 
     @property
     def passed(self) -> bool:
@@ -299,7 +300,7 @@ class GradientReport:
         if self.degenerate:
             lines.append(degenerate_words(self.degenerate))
         if self.arrays != "numpy":
-            lines.append(f"{self.arrays} arrays: the loss and grad got float64 copies on their "
+            lines.append(f"{self.arrays} arrays: the loss and grad got {self.copies} on their "
                          f"device; {self.transfers} arrays or values read back")  # fmt: skip
         set_aside = sum(p.set_aside for p in self.parameters)
         if set_aside:

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles._engine.arrays import kind_name
+from oracles._engine.arrays import (
+    assign,
+    copy_of,
+    equal,
+    float64_of,
+    is_float,
+    kind_name,
+    writable,
+)
 from oracles._engine.inputs import Grad, Point
 
 
@@ -49,7 +57,7 @@ def gradients_from_update(
         raise ValueError("examples is empty: give the argument tuples of each example")
 
     def step(x: Point) -> Point:
-        work = {k: v.copy() for k, v in x.items()}
+        work = {k: copy_of(v) for k, v in x.items()}
         returned = update(work, *(batch[0] if batch else ()))
         return _checked_step(x, work, returned)
 
@@ -60,7 +68,7 @@ def gradients_from_update(
         missing = sorted(set(x) - set(after))
         if missing:
             raise ValueError(f"update's result has no {', '.join(missing)}")
-        new = {k: _float64(after[k]) for k in x}
+        new = {k: float64_of(after[k]) for k in x}
         for k, v in new.items():
             if v.shape != x[k].shape:
                 raise ValueError(
@@ -70,17 +78,17 @@ def gradients_from_update(
         return new
 
     def grad(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
-        x = {k: _float64(v) for k, v in params.items()}
+        x = {k: float64_of(v) for k, v in params.items()}
         new = step(x)
         if first[0]:
             first[0] = False
             again = step(x)
-            if any(not np.array_equal(new[k], again[k]) for k in x):
+            if any(not equal(new[k], again[k]) for k in x):
                 raise ValueError(
                     "update is not plain gradient descent: two steps from the same point moved "
                     "the parameters differently (momentum, Adam, or other state it keeps)"
                 )
-            if all(np.array_equal(new[k], x[k]) for k in x):
+            if all(equal(new[k], x[k]) for k in x):
                 raise ValueError(
                     "update changed no parameter at this point. Either the gradient is zero "
                     "here (every ReLU off, a flat region, a degenerate point such as weights "
@@ -92,19 +100,12 @@ def gradients_from_update(
             return {k: (x[k] - new[k]) / lr for k in x}
         total = {k: x[k] - new[k] for k in x}
         for example in batch[1:]:
-            work = {k: v.copy() for k, v in x.items()}
+            work = {k: copy_of(v) for k, v in x.items()}
             moved = _checked_step(x, work, update(work, *example))
             total = {k: total[k] + (x[k] - moved[k]) for k in x}
         return {k: total[k] / (lr * len(batch)) for k in x}
 
     return grad
-
-
-def _float64(value: Any) -> Any:
-    """``value`` in float64, of its own kind (a CuPy or JAX array stays on its device)."""
-    if hasattr(value, "astype") and hasattr(value, "shape"):
-        return value.astype(np.float64)
-    return np.asarray(value, dtype=np.float64)
 
 
 class Attributes:
@@ -156,7 +157,7 @@ class Attributes:
     @property
     def params(self) -> dict[str, NDArray[Any]]:
         """Copies of the parameters' current values."""
-        return {name: _copy(self._get(slot)) for name, slot in self._slots.items()}
+        return {name: copy_of(self._get(slot)) for name, slot in self._slots.items()}
 
     def __call__(self, fn: Callable[[], Any]) -> Callable[[dict[str, Any]], Any]:
         """``fn()`` as a function of the parameters: each call writes them into the objects,
@@ -195,7 +196,7 @@ class Attributes:
 
         def flat(params: dict[str, Any]) -> dict[str, Any]:
             if batch is None:
-                return {n: _copy(g) for n, g in self._flattened(fn(), order).items()}
+                return {n: copy_of(g) for n, g in self._flattened(fn(), order).items()}
             each = [self._flattened(fn(*e), order) for e in batch]
             return {name: sum(g[name] for g in each) / len(each) for name in each[0]}
 
@@ -262,13 +263,13 @@ class Attributes:
             raise KeyError(f"not parameters of these objects: {', '.join(unknown)}")
         attrs = {(id(o), a): (o, a) for o, a, _ in self._slots.values()}
         saved = {k: (o, a, getattr(o, a), _shallow(getattr(o, a))) for k, (o, a) in attrs.items()}
-        values = {name: (self._get(slot), _copy(self._get(slot))) for name, slot in
+        values = {name: (self._get(slot), copy_of(self._get(slot))) for name, slot in
                   self._slots.items()}  # fmt: skip
         try:
             for name, value in params.items():
                 self._write(self._slots[name], value)
             result = fn()
-            return result, {name: _copy(self._get(slot)) for name, slot in self._slots.items()}
+            return result, {name: copy_of(self._get(slot)) for name, slot in self._slots.items()}
         finally:
             for owner, attr, original, elements in saved.values():
                 setattr(owner, attr, original)
@@ -277,8 +278,8 @@ class Attributes:
                 elif isinstance(original, list):
                     original[:] = elements
             for array, copy in values.values():
-                if _writable(array):
-                    array[...] = copy
+                if writable(array):
+                    assign(array, copy)
 
     def _write(self, slot: tuple[object, str, Any], value: Any) -> None:
         """In place where the array can be written and is of the value's kind, whatever its
@@ -286,32 +287,17 @@ class Attributes:
         array rounds it, and the check then measures the loss at float32's precision). Else
         as a new float64 array of the value's kind (a JAX array cannot be written in place)."""
         current = self._get(slot)
-        if (_writable(current) and kind_name(current) == kind_name(value)
-                and np.dtype(current.dtype).kind == "f"
+        if (writable(current) and kind_name(current) == kind_name(value)
+                and is_float(current)
                 and current.shape == value.shape):  # fmt: skip
-            current[...] = value
+            assign(current, value)
             return
         owner, attr, key = slot
-        fresh = _float64(value)
+        fresh = float64_of(value)
         if key is None:
             setattr(owner, attr, fresh)
         else:
             getattr(owner, attr)[key] = fresh
-
-
-def _copy(value: Any) -> Any:
-    """A copy of an array of any kind, on its device; a Python int or float as a float (a
-    parameter initialised as ``0``; the attribute itself is an int again afterwards)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value.copy() if hasattr(value, "copy") and hasattr(value, "shape") else np.array(value)
-
-
-def _writable(array: Any) -> bool:
-    """A NumPy array that may be written, or a CuPy one (JAX arrays are immutable)."""
-    if isinstance(array, np.ndarray) and kind_name(array) == "numpy":
-        return bool(array.flags.writeable)
-    return kind_name(array) == "cupy"
 
 
 def _entries(value: Any, attr: str) -> list[tuple[Any, str]]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles._engine.arrays import Kind, kind_name
+from oracles._engine.arrays import Kind, copy_of, host_dtype, is_float, kind_name
 from oracles._engine.diagnosis import diagnosis_of
 from oracles._engine.layer_slips import layer_defects
 from oracles._engine.records import GradientReport
@@ -318,16 +318,13 @@ class _Layer:
         found = {}
         for name in self.params:
             value = self.attrs.stored(name, self.grads.get(name))
-            found[name] = value.copy() if hasattr(value, "copy") else value
+            found[name] = copy_of(value)
         return found
 
 
 def _floats(value: Any) -> bool:
     """A float array (of any kind) or a Python float: something to differentiate."""
-    if isinstance(value, float):
-        return True
-    dtype = getattr(value, "dtype", None)
-    return dtype is not None and hasattr(value, "shape") and np.dtype(dtype).kind == "f"
+    return isinstance(value, float) or is_float(value)
 
 
 def _positional(fn: Callable[..., Any]) -> list[str] | None:
@@ -404,7 +401,7 @@ def _upstream(given: Any, outs: list[Any], rng: np.random.Generator) -> list[Any
 def _like(dout: Any, out: Any) -> Any:
     """``dout`` as an array of ``out``'s kind (on its device), in ``out``'s float dtype."""
     kind = kind_name(out)
-    host = np.asarray(dout, dtype=np.dtype(out.dtype))
+    host = np.asarray(dout, dtype=host_dtype(out))
     return host if kind == "numpy" else Kind(kind, out).device(host)
 
 

@@ -96,7 +96,7 @@ def check_gradients(
     _reads_its_parameters(problem, [p.name for p in parameters if p.mismatched], rng)
     return GradientReport("finite_difference", method, mode, str(dtype), parameters, analytic,
                           readings, kind.name, kind.reads, problem.precision,
-                          shape_bugs, problem.degenerate)  # fmt: skip
+                          shape_bugs, problem.degenerate, kind.copies)  # fmt: skip
 
 
 ALL_SECONDS = 2.0  # mode auto compares every coordinate when that takes no longer than this
@@ -120,7 +120,7 @@ def _auto(size: int, max_coordinates: int, problem: Problem) -> tuple[str, str |
 def on_device(report: GradientReport, kind: Kind) -> GradientReport:
     """``report`` of a check run on host copies, said of the parameters' own ``kind`` (its
     name, and the arrays and numbers read back from their device)."""
-    return replace(report, arrays=kind.name, transfers=kind.reads)
+    return replace(report, arrays=kind.name, transfers=kind.reads, copies=kind.copies)
 
 
 def _reads_its_parameters(problem: Problem, failed: list[str], rng: np.random.Generator) -> None:

@@ -28,6 +28,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
 from oracles._engine.arrays import ARRAY_KINDS, Kind
+from oracles._engine.optional import missing
 from oracles.checks.primitives import PRIMITIVES
 
 Array = NDArray[np.float64]
@@ -292,6 +293,8 @@ def properties_of(fn: Callable[..., Any], kind: str, **conventions: Any) -> Prim
     arrays = conventions.pop("arrays", "numpy")
     if arrays not in ARRAY_KINDS:
         raise ValueError(f"arrays={arrays!r}; expected one of {ARRAY_KINDS}")
+    if arrays != "numpy" and (reason := missing(arrays)):
+        raise ModuleNotFoundError(f"arrays={arrays!r}, but {reason}")
     fn = _as_written(fn, Kind(arrays))
     props = _properties(kind, conventions)
     failures = []

@@ -110,6 +110,7 @@ class CaseAudit:
     readings: tuple[str, ...] = ()
     arrays: str = "numpy"  # the parameters' kind (oracles._engine.arrays)
     transfers: int = 0  # arrays and values read back from their device for the audit
+    copies: str = "float64 copies"  # what your functions got (oracles._engine.arrays)
 
     def worst(self) -> str:
         """``correct``, ``inexact`` or ``wrong``: the worst verdict over the parameters, and at
@@ -146,7 +147,7 @@ class CaseAudit:
             out.append(f"|your loss - the reference| at the point: {self.loss_gap:.3g}")
         out += [f"read: {note}" for note in self.readings]
         if self.arrays != "numpy":
-            out.append(f"{self.arrays} arrays: your functions got float64 copies on their "
+            out.append(f"{self.arrays} arrays: your functions got {self.copies} on their "
                        f"device; {self.transfers} arrays or values read back")  # fmt: skip
         if self.diagnosis is not None and not self.diagnosis.correct:
             out += [f"diagnosis: [{d.kind}] {', '.join(d.parameters)}: {d.detail}"
@@ -215,7 +216,7 @@ def audit_case(case: Case, *, seed: int = 0, **check_options: Any) -> CaseAudit:
         diagnosis = diagnose(loss, grad, params, reference=trusted_fn, layers=case.layers,
                              examples=case.examples, seed=seed)  # fmt: skip
     return CaseAudit(case.name, judged, verdicts, diagnosis, _primitives(case.primitives), gap,
-                     fd.readings, kind.name, kind.reads)  # fmt: skip
+                     fd.readings, kind.name, kind.reads, kind.copies)  # fmt: skip
 
 
 def _rows(case: Case, oracle: str, formulation: str, report: GradientReport) -> list[Row]:
