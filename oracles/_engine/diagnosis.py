@@ -298,7 +298,7 @@ def diagnosis_of(
     found = {
         e.name: _per_parameter(e, e.name in biases, examples) for e in evidence.values() if e.failed
     }
-    found = _supported(found, evidence)
+    found = _supported(_shared_factors(found, evidence), evidence)
     defects = _one_per_layer(_merged([d for d in found.values() if d is not None]), order)
     unexplained = [name for name, d in found.items() if d is None]
     if order and unexplained:
@@ -475,6 +475,26 @@ def _supported(
     if sums and all(zero(n) for n in sums):
         return {n: (None if n in sums else d) for n, d in found.items()}
     return found
+
+
+def _shared_factors(
+    found: dict[str, Defect | None], evidence: dict[str, _Evidence]
+) -> dict[str, Defect | None]:
+    """A parameter of one entry, which any factor would fit alone, joins a ``scale`` or
+    ``sign`` that another parameter shows when it is off by that very factor (a 1/m left out
+    of every bias gradient, the output layer's of one unit among them)."""
+    factors = [d for d in found.values() if d is not None and d.kind in ("scale", "sign")]
+    out = dict(found)
+    for name, d in found.items():
+        e = evidence[name]
+        if d is not None or int(np.prod(e.shape)) != 1:
+            continue
+        for f in factors:
+            c = float(f.value or 1.0)
+            if e.explains(np.minimum(c * e.low, c * e.high), np.maximum(c * e.low, c * e.high)):
+                out[name] = Defect(f.kind, (name,), f.detail, f.value)
+                break
+    return out
 
 
 def _relative_error(e: _Evidence) -> float:
