@@ -4,6 +4,8 @@ backward(dout, cache), layer objects that keep their gradients or apply their up
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -557,7 +559,8 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
 def rnn_backward(dh, cache, slip=None):
     """dh (N, T, H): (dx, dh0, dWx, dWh, db); ``slip`` drops the carry back to t - 1, or
-    every step's upstream but the last's."""
+    every step's upstream but the last's, takes tanh' of the output, takes dWh from the states
+    one step off (h_t, or h[:, -1] at t = 0), or assigns dWx or db at each step."""
     x, h0, Wx, Wh, h = cache
     T = x.shape[1]
     dx, dWx, dWh, db = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(len(Wh))
@@ -565,16 +568,32 @@ def rnn_backward(dh, cache, slip=None):
     for t in reversed(range(T)):
         own = dh[:, t] if slip != "last_step_only" or t == T - 1 else 0.0
         carried = dprev if slip != "no_carry" else 0.0
-        dz = (own + carried) * (1 - h[:, t] ** 2)
-        prev = h[:, t - 1] if t > 0 else h0
+        out = np.tanh(h[:, t]) if slip == "derivative_of_output" else h[:, t]
+        dz = (own + carried) * (1 - out**2)
+        prev = h[:, t - 1] if t > 0 or slip == "previous_of_step_0" else h0
+        prev = h[:, t] if slip == "state_off_by_one" else prev
         dx[:, t] = dz @ Wx.T
-        dWx, dWh, db = dWx + x[:, t].T @ dz, dWh + prev.T @ dz, db + dz.sum(axis=0)
+        dWx = x[:, t].T @ dz if slip == "dWx_assigned" else dWx + x[:, t].T @ dz
+        dWh = dWh + prev.T @ dz
+        db = dz.sum(axis=0) if slip == "db_assigned" else db + dz.sum(axis=0)
         dprev = dz @ Wh.T
     return dx, dprev, dWx, dWh, db
 
 
-@pytest.mark.parametrize("slip", [None, "no_carry", "last_step_only"])
-def test_a_recurrent_layer_through_time_names_its_slip(slip) -> None:
+@pytest.mark.parametrize(
+    ("slip", "kind", "words"),
+    [
+        (None, None, None),
+        ("no_carry", "no_carry", "nothing is passed back to step t - 1"),
+        ("last_step_only", "last_step_only", "the upstream gradients of steps 0-1 are missing"),
+        ("derivative_of_output", "derivative_of_output", "x, h0, Wx, Wh, b: tanh' taken of"),
+        ("state_off_by_one", "state_off_by_one", "Wh: dWh sums h_t^T dz_t"),
+        ("previous_of_step_0", "state_off_by_one", "Wh: at step 0, dWh takes the last step's"),
+        ("dWx_assigned", "one_step_only", "Wx: dWx is step 0's contribution alone (of 3 steps)"),
+        ("db_assigned", "one_step_only", "b: db is step 0's contribution alone"),
+    ],
+)
+def test_a_recurrent_layer_through_time_names_its_slip(slip, kind, words) -> None:
     inputs = {"x": RNG.standard_normal((2, 3, 4)), "h0": RNG.standard_normal((2, 5)),
               "Wx": RNG.standard_normal((4, 5)) / 2, "Wh": RNG.standard_normal((5, 5)) / 2,
               "b": RNG.standard_normal(5)}  # fmt: skip
@@ -585,4 +604,36 @@ def test_a_recurrent_layer_through_time_names_its_slip(slip) -> None:
     def slipped(dh, cache):
         return rnn_backward(dh, cache, slip)
 
-    assert _named(rnn_forward, slipped, inputs) == [slip]
+    assert _named(rnn_forward, slipped, inputs) == [kind]
+    with pytest.raises(AssertionError, match=re.escape(words)):
+        assert_backward(rnn_forward, slipped, inputs)
+
+
+def test_one_recurrent_step_taking_tanh_prime_of_its_output_is_named() -> None:
+    inputs = {"x": RNG.standard_normal((3, 4)), "prev_h": RNG.standard_normal((3, 5)),
+              "Wx": RNG.standard_normal((4, 5)) / 2, "Wh": RNG.standard_normal((5, 5)) / 2,
+              "b": RNG.standard_normal(5)}  # fmt: skip
+
+    def tanh_of_output(dnext_h, cache):
+        return rnn_step_backward(dnext_h, cache, "tanh_of_output")
+
+    assert _named(rnn_step_forward, tanh_of_output, inputs) == ["derivative_of_output"]
+
+
+def test_a_dense_sigmoid_layer_taking_sigmoid_prime_of_its_output_is_named() -> None:
+    def forward(x, W, b):
+        a = 1 / (1 + np.exp(-(x @ W + b)))
+        return a, (x, W, a)
+
+    def backward(da, cache, slip=False):
+        x, W, a = cache
+        s = 1 / (1 + np.exp(-a)) if slip else a  # the slip: sigmoid applied to a again
+        dz = da * s * (1 - s)
+        return dz @ W.T, x.T @ dz, dz.sum(axis=0)
+
+    inputs = {"x": RNG.standard_normal((4, 3)), "W": RNG.standard_normal((3, 2)),
+              "b": RNG.standard_normal(2)}  # fmt: skip
+    assert check_backward(forward, backward, inputs)
+    assert _named(forward, lambda d, c: backward(d, c, True), inputs) == ["derivative_of_output"]
+    with pytest.raises(AssertionError, match=re.escape("so sigmoid'(z), a (1 - a), is meant")):
+        assert_backward(forward, lambda d, c: backward(d, c, True), inputs)

@@ -54,13 +54,17 @@ DEFECTS: dict[str, str] = {
     "normalisation_term": "a normalisation's mean or variance term missing from dx",
     "last_step_only": "a recurrent layer's gradient from the last step's upstream alone",
     "no_carry": "a recurrent layer passing nothing back to the step before",
+    "derivative_of_output": "an activation's derivative taken of its output, tanh'(tanh(z))",
+    "state_off_by_one": "a recurrent weight's gradient from the states one step off",
+    "one_step_only": "a shared weight's gradient from one step alone: assigned, not added",
 }
 NETWORK_DEFECTS = ("slip", "forward", "numerical_guard")  # oracles.audit's diagnose_network's
 POINT_DEFECTS = ("degenerate",)  # said of the point checked, not of the code
 # oracles._engine.layer_slips': named where one layer's inputs and outputs are known
 LAYER_DEFECTS = ("repeated_indices", "overlapping_windows", "first_output_only",
                  "softmax_diagonal", "mean_over_axis", "normalisation_term", "last_step_only",
-                 "no_carry")  # fmt: skip
+                 "no_carry", "derivative_of_output", "state_off_by_one",
+                 "one_step_only")  # fmt: skip
 SAMPLE = 64  # coordinates measured per large parameter above max_coordinates
 FEW_ENTRIES = 8  # "a few entries"; or the wrong entries fill at most two rows or columns
 NEEDS_EVERY_COORDINATE = ("transpose", "localized", "bias_sum_over_units")

@@ -13,7 +13,9 @@ knows the layer's inputs, outputs and upstream gradient, which a whole network's
 - ``normalisation_term``: the error the same along an axis (a normalisation's mean term
   dropped) or the centred input times one number per column (its variance term);
 - ``last_step_only``, ``no_carry``: a layer over a sequence, out (N, T, H), whose gradient is
-  what the last step's upstream alone gives, or each step's own with nothing carried back.
+  what the last step's upstream alone gives, or each step's own with nothing carried back;
+- a vanilla tanh RNN's ``derivative_of_output``, ``state_off_by_one``, ``one_step_only``
+  (``oracles._engine.recurrent``, by recomputing its backward with each slip).
 
 Which output feeds which entry is probed one input entry at a time (small layers only).
 """
@@ -27,8 +29,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from oracles._engine.diagnosis import Defect
+from oracles._engine.diagnosis import LAYER_DEFECTS, Defect
 from oracles._engine.records import GradientReport
+from oracles._engine.recurrent import recurrent_defect
 
 FAN_OUT_LIMIT = 4096  # input entries probed one by one for the outputs they feed
 
@@ -68,7 +71,82 @@ def layer_defects(
                     found = replace(found, parameters=d.parameters)
                     break
         named.append(found or d)
-    return named
+    if all(d.kind in LAYER_DEFECTS for d in named):
+        return named
+    of_output = _derivative_of_output(report, inputs, outputs, outs, douts)
+    if of_output is not None:
+        return [of_output]
+    # A vanilla recurrent layer: its slips recomputed, one named slip for every failing input.
+    whole = recurrent_defect(report.failed, report.gradient, inputs, outs, douts)
+    return [whole] if whole is not None else named
+
+
+# The activations whose derivative a backward may take of the output by mistake: the right
+# derivative in terms of the output a, and the one taken of a itself.
+Of = Callable[[NDArray[np.float64]], Any]
+ACTIVATIONS: dict[str, tuple[Of, Of, Of]] = {
+    "tanh": (lambda a: np.all(np.abs(a) < 1), lambda a: 1 - a**2, lambda a: 1 - np.tanh(a) ** 2),
+    "sigmoid": (lambda a: np.all((a > 0) & (a < 1)), lambda a: a * (1 - a),
+                lambda a: _sigmoid(a) * (1 - _sigmoid(a))),
+}  # fmt: skip
+
+
+def _sigmoid(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    return 1 / (1 + np.exp(-a))
+
+
+def _derivative_of_output(
+    report: GradientReport,
+    inputs: Mapping[str, Any],
+    outputs: Callable[[Mapping[str, Any]], list[NDArray[np.float64]]],
+    outs: list[NDArray[np.float64]],
+    douts: Sequence[NDArray[np.float64]],
+) -> Defect | None:
+    """A layer whose output is tanh or sigmoid of something, and whose every failing gradient
+    is what the upstream scaled by f'(f(z)) / f'(z) gives: the derivative taken of the output
+    (probed entry by entry: small layers only)."""
+    failed = [n for n in report.failed if n in inputs]
+    if len(outs) != 1 or len(douts) != 1 or not failed or len(failed) < len(report.failed):
+        return None
+    if sum(np.size(inputs[n]) for n in failed) > FAN_OUT_LIMIT:
+        return None
+    out, dout = outs[0], np.asarray(douts[0], dtype=np.float64).reshape(outs[0].shape)
+    for name, (applies, right, taken) in ACTIVATIONS.items():
+        if not applies(out) or np.any(right(out) == 0):
+            continue
+        scaled = dout * taken(out) / right(out)
+        if all(_matches(report.gradient[n], _vjp(n, inputs, outputs, scaled)) for n in failed):
+            return Defect("derivative_of_output", tuple(failed), (
+                f"{name}' taken of {name}'s output: the backward multiplies by {name}'(a) where "
+                f"a = {name}(z) is already the output, so {name}'(z), "
+                f"{'1 - a^2' if name == 'tanh' else 'a (1 - a)'}, is meant"))  # fmt: skip
+    return None
+
+
+def _vjp(
+    name: str,
+    inputs: Mapping[str, Any],
+    outputs: Callable[[Mapping[str, Any]], list[NDArray[np.float64]]],
+    dout: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """d <dout, out> / d inputs[name], by central differences one entry at a time."""
+    x = np.asarray(inputs[name], dtype=np.float64)
+    flat, grad = x.reshape(-1), np.zeros(x.size)
+    for i in range(x.size):
+        step = 1e-6 * max(abs(flat[i]), 1.0)
+        ends = []
+        for sign in (1, -1):
+            moved = flat.copy()
+            moved[i] += sign * step
+            ends.append(float(np.sum(dout * outputs({**inputs, name: moved.reshape(x.shape)})[0])))
+        grad[i] = (ends[0] - ends[1]) / (2 * step)
+    return grad.reshape(x.shape)
+
+
+def _matches(given: Any, candidate: NDArray[np.float64]) -> bool:
+    g = np.asarray(given, dtype=np.float64).reshape(candidate.shape)
+    scale = float(np.max(np.abs(candidate))) if candidate.size else 0.0
+    return scale > 0 and bool(np.allclose(g, candidate, rtol=1e-4, atol=1e-5 * scale))
 
 
 def _wrong_entries(report: GradientReport, name: str) -> NDArray[np.intp] | None:
