@@ -437,12 +437,15 @@ def test_batch_norm_is_declared_in_layers_and_checks() -> None:
 
 def test_a_bias_whose_right_gradient_is_zero_is_no_witness() -> None:
     """b1 feeds batch norm: its right gradient is 0, and a wrong dZ1 still sums to 0 there. So a
-    right db1 says nothing of dZ1: W1 is not blamed on dW1's own product."""
+    right db1 says nothing of dZ1: W1 is not blamed on dW1's own product. gamma and beta, above
+    the slip, are right: the error lies inside layer 1, between them and W1."""
     both, params = _batch_norm("bn_without_last_term")
     found = diagnose(both, None, params, layers=LAYERS)
-    kinds = {d.kind for d in found.defects}
-    assert "weight_product" not in kinds and kinds == {"unexplained"}, str(found)
-    assert found.defects[0].parameters == ("W1",)
+    assert [(d.kind, d.parameters, d.layer) for d in found.defects] == [
+        ("propagation", ("W1",), 1)
+    ], str(found)
+    assert "in layer 1, gamma, beta are right while W1 is wrong: the error enters inside layer 1"\
+        in str(found)
     # A wrong input to dW2 is still found from its right bias b2.
     both, params = _batch_norm("Zn_for_A1")
     found = diagnose(both, None, params, layers=LAYERS)
@@ -738,3 +741,93 @@ def test_a_per_example_update_is_averaged_over_the_examples(slip) -> None:
     grad = gradients_from_update(attrs.update(sgd_on_one), lr=1.0, examples=BATCH)
     report = check_gradients(attrs(lambda: _cost_of(net)), grad, attrs)
     assert bool(report) is (slip is None), report.summary()
+
+
+def test_a_mask_taken_from_another_layer_is_one_slip_carried_down() -> None:
+    """Dropout at layer 2 backpropagated with layer 1's mask: some entries of W2 and b2 wrong,
+    every entry below: one defect where it enters, not a localized one and another below."""
+    rng = np.random.default_rng(10)
+    m, H = 10, 5
+    X, Y = rng.standard_normal((6, m)), np.eye(3)[rng.integers(0, 3, m)].T
+    M1, M2 = ((rng.random((H, m)) > 0.1) / 0.9 for _ in range(2))
+
+    def both(p, slip=False):
+        Z1 = p["W1"] @ X + p["b1"]
+        A1 = np.maximum(Z1, 0) * M1
+        Z2 = p["W2"] @ A1 + p["b2"]
+        A2 = np.maximum(Z2, 0) * M2
+        Z3 = p["W3"] @ A2 + p["b3"]
+        P = np.exp(Z3 - Z3.max(axis=0)) / np.exp(Z3 - Z3.max(axis=0)).sum(axis=0)
+        dZ3 = (P - Y) / m
+        dZ2 = (p["W3"].T @ dZ3) * (M1 if slip else M2) * (Z2 > 0)
+        dZ1 = (p["W2"].T @ dZ2) * M1 * (Z1 > 0)
+        return -np.sum(Y * np.log(P)) / m, {
+            "W1": dZ1 @ X.T, "b1": dZ1.sum(axis=1, keepdims=True),
+            "W2": dZ2 @ A1.T, "b2": dZ2.sum(axis=1, keepdims=True),
+            "W3": dZ3 @ A2.T, "b3": dZ3.sum(axis=1, keepdims=True)}  # fmt: skip
+
+    params = {"W1": rng.standard_normal((H, 6)), "b1": rng.standard_normal((H, 1)) * 0.1,
+              "W2": rng.standard_normal((H, H)), "b2": rng.standard_normal((H, 1)) * 0.1,
+              "W3": rng.standard_normal((3, H)), "b3": rng.standard_normal((3, 1)) * 0.1}  # fmt: skip
+    assert diagnose(both, None, params).correct
+    found = diagnose(lambda p: both(p, slip=True), None, params)
+    assert [(d.kind, d.parameters, d.layer) for d in found.defects] == [
+        ("propagation", ("W1", "b1", "W2", "b2"), 2)
+    ], str(found)
+    assert "layer 2 is wrong only at some entries (W2: " in str(found)
+
+
+def test_batch_norm_in_a_middle_layer_names_the_error_inside_it() -> None:
+    """affine -> batch norm -> ReLU, twice, then softmax: layer 2's batch norm without its
+    variance term leaves gamma2, beta2 right (b2, before it, is no witness), W2 wrong and all of
+    layer 1 wrong: one slip, inside layer 2, carried down."""
+    rng = np.random.default_rng(11)
+    m, eps = 12, 1e-5
+    X, y = rng.standard_normal((m, 5)), rng.integers(0, 3, m)
+
+    def norm(Z, g, b):
+        mu, var = Z.mean(axis=0), Z.var(axis=0)
+        xhat = (Z - mu) / np.sqrt(var + eps)
+        return g * xhat + b, (xhat, var)
+
+    def norm_back(dZn, g, cache, variance_term=True):
+        xhat, var = cache
+        dxhat = dZn * g
+        variance = xhat * (dxhat * xhat).sum(axis=0) if variance_term else 0.0
+        dZ = (m * dxhat - dxhat.sum(axis=0) - variance) / (m * np.sqrt(var + eps))
+        return dZ, (dZn * xhat).sum(axis=0), dZn.sum(axis=0)
+
+    def both(p, slip=False):
+        A, caches = X, []
+        for k in (1, 2):
+            Z = A @ p[f"W{k}"] + p[f"b{k}"]
+            Zn, cache = norm(Z, p[f"gamma{k}"], p[f"beta{k}"])
+            caches.append((A, Zn, cache))
+            A = np.maximum(Zn, 0)
+        S = A @ p["W3"] + p["b3"]
+        P = np.exp(S - S.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        dS = (P - np.eye(3)[y]) / m
+        g = {"W3": A.T @ dS, "b3": dS.sum(axis=0)}
+        dA = dS @ p["W3"].T
+        for k in (2, 1):
+            A_prev, Zn, cache = caches[k - 1]
+            dZ, g[f"gamma{k}"], g[f"beta{k}"] = norm_back(
+                dA * (Zn > 0), p[f"gamma{k}"], cache, variance_term=not (slip and k == 2))
+            g[f"W{k}"], g[f"b{k}"] = A_prev.T @ dZ, dZ.sum(axis=0)
+            dA = dZ @ p[f"W{k}"].T
+        return -np.mean(np.log(P[np.arange(m), y])), g
+
+    params = {}
+    for k, (n_in, n_out) in enumerate(((5, 4), (4, 4)), start=1):
+        params |= {f"W{k}": rng.standard_normal((n_in, n_out)), f"b{k}": rng.standard_normal(n_out),
+                   f"gamma{k}": 1 + 0.1 * rng.standard_normal(n_out),
+                   f"beta{k}": 0.1 * rng.standard_normal(n_out)}  # fmt: skip
+    params |= {"W3": rng.standard_normal((4, 3)), "b3": rng.standard_normal(3)}
+    layers = [("W1", "b1", "gamma1", "beta1"), ("W2", "b2", "gamma2", "beta2"), ("W3", "b3")]
+    assert diagnose(both, None, params, layers=layers).correct
+    found = diagnose(lambda p: both(p, slip=True), None, params, layers=layers)
+    assert [(d.kind, d.layer) for d in found.defects] == [("propagation", 2)], str(found)
+    assert set(found.defects[0].parameters) == {"W2", "W1", "gamma1", "beta1"}
+    assert ("in layer 2, gamma2, beta2 are right while W2 is wrong, and every layer below it is "
+            "wrong from there") in str(found)

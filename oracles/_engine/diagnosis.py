@@ -314,6 +314,7 @@ def diagnosis_of(
             if worst < STRUCTURAL_FLOOR:
                 structural = None
         if structural is not None:
+            structural, defects = _carried(structural, defects, order, evidence)
             defects.append(structural)
             unexplained = [n for n in unexplained if n not in structural.parameters]
     if unexplained:
@@ -433,6 +434,9 @@ def _structure(
             "A_{k-1} (Z used for A, another layer's A) or the order of the product",
         )
     wrong = [bool(seen) and all(n in failed for n in seen) for seen in witnesses]
+    inside = _inside(order, witnesses, failed, wrong, unexplained)
+    if inside is not None:
+        return inside
     if not any(wrong):
         return None
     top = max(k for k, w in enumerate(wrong, start=1) if w)
@@ -462,6 +466,68 @@ def _structure(
         f"activation derivative g'(Z_{top})",
         layer=top,
     )
+
+
+def _carried(
+    structural: Defect,
+    defects: list[Defect],
+    order: Sequence[tuple[str, ...]],
+    evidence: dict[str, _Evidence],
+) -> tuple[Defect, list[Defect]]:
+    """``structural`` (the error entering at its layer, every layer below wrong) with the
+    ``localized`` defect of that very layer folded in: one slip (a mask or an index taken from
+    elsewhere) leaves some entries of its layer wrong and is carried down into every layer
+    below. The other defects are returned as they were."""
+    top = structural.layer
+    layer_of = {n: k for k, layer in enumerate(order, start=1) for n in layer}
+    local = [d for d in defects if d.kind == "localized" and top is not None
+             and all(layer_of.get(n) == top for n in d.parameters)]  # fmt: skip
+    if not local:
+        return structural, defects
+    names = {n for d in local for n in d.parameters} | set(structural.parameters)
+    params = tuple(n for layer in order for n in layer if n in names)
+    counts = []
+    for n in (n for d in local for n in d.parameters):
+        e = evidence[n]
+        counts.append(f"{n}: {int(np.sum(~e.right(e.g)))} of {e.g.size}")
+    L = len(order)
+    above = "" if top == L else f", while layer{'s' * (top + 1 < L)} {top + 1}" + (
+        f"-{L} are right" if top + 1 < L else " is right")
+    words = (f"layer {top} is wrong only at some entries ({'; '.join(counts)}) and every layer "
+             f"below it wholly{above}: one slip where backpropagation enters layer {top}, "
+             f"carried down (a mask, an index or a slice taken from another layer: check dZ_{top}"
+             f"'s mask and g'(Z_{top}))")
+    rest = [d for d in defects if not any(d is l for l in local)]
+    return Defect(structural.kind, params, words, layer=top), rest
+
+
+def _inside(
+    order: Sequence[tuple[str, ...]],
+    witnesses: list[tuple[str, ...]],
+    failed: set[str],
+    wrong: list[bool],
+    unexplained: set[str],
+) -> Defect | None:
+    """A layer whose weight is wrong while its further parameters (batch norm's gamma and
+    beta, after its weight and bias) are right, every layer below it wrong and every one above
+    right: the error enters inside that layer, between them."""
+    for k in range(len(order), 0, -1):
+        layer, seen = order[k - 1], witnesses[k - 1]
+        right = [n for n in seen if n not in failed]
+        if layer[0] not in failed or not right:
+            continue
+        if not all(layer.index(n) >= 2 for n in right):
+            return None
+        if not all(wrong[: k - 1]) or any(n in failed for s in witnesses[k:] for n in s):
+            return None
+        params = tuple(n for lay in order[:k] for n in lay if n in unexplained)
+        below = "" if k == 1 else f", and every layer below it is wrong from there"
+        return Defect("propagation", params, (
+            f"in layer {k}, {', '.join(right)} {'is' if len(right) == 1 else 'are'} right while "
+            f"{layer[0]} is wrong{below}: the error enters inside layer {k}, in the backward "
+            f"through what lies between {layer[0]} and {right[0]} (a normalisation's dx: its "
+            "mean or variance term)"), layer=k)  # fmt: skip
+    return None
 
 
 def _supported(

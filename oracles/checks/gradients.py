@@ -140,7 +140,9 @@ def _reads_its_parameters(problem: Problem, failed: list[str], rng: np.random.Ge
             "that are not zero. Does the code read copies of the arrays handed in, or arrays "
             "replaced while it keeps references to the old ones (a layer holding its own W)? "
             "Or is every unit those parameters feed switched off here (a dead layer)? Then "
-            "check at another point."
+            "check at another point. Or does a normalisation cancel them (a bias added before "
+            "batch norm)? Then their right gradient is 0 and yours is wrong: with batch norm's "
+            "mean term in dx, dZ sums to 0 over the batch."
         )
 
 
