@@ -444,8 +444,10 @@ def test_a_bias_whose_right_gradient_is_zero_is_no_witness() -> None:
     assert [(d.kind, d.parameters, d.layer) for d in found.defects] == [
         ("propagation", ("W1",), 1)
     ], str(found)
-    assert "in layer 1, gamma, beta are right while W1 is wrong: the error enters inside layer 1"\
+    assert (
+        "in layer 1, gamma, beta are right while W1 is wrong: the error enters inside layer 1"
         in str(found)
+    )
     # A wrong input to dW2 is still found from its right bias b2.
     both, params = _batch_norm("Zn_for_A1")
     found = diagnose(both, None, params, layers=LAYERS)
@@ -768,7 +770,7 @@ def test_a_mask_taken_from_another_layer_is_one_slip_carried_down() -> None:
 
     params = {"W1": rng.standard_normal((H, 6)), "b1": rng.standard_normal((H, 1)) * 0.1,
               "W2": rng.standard_normal((H, H)), "b2": rng.standard_normal((H, 1)) * 0.1,
-              "W3": rng.standard_normal((3, H)), "b3": rng.standard_normal((3, 1)) * 0.1}  # fmt: skip
+              "W3": rng.standard_normal((3, H)), "b3": rng.standard_normal((3, 1))}  # fmt: skip
     assert diagnose(both, None, params).correct
     found = diagnose(lambda p: both(p, slip=True), None, params)
     assert [(d.kind, d.parameters, d.layer) for d in found.defects] == [
@@ -813,7 +815,8 @@ def test_batch_norm_in_a_middle_layer_names_the_error_inside_it() -> None:
         for k in (2, 1):
             A_prev, Zn, cache = caches[k - 1]
             dZ, g[f"gamma{k}"], g[f"beta{k}"] = norm_back(
-                dA * (Zn > 0), p[f"gamma{k}"], cache, variance_term=not (slip and k == 2))
+                dA * (Zn > 0), p[f"gamma{k}"], cache, variance_term=not (slip and k == 2)
+            )
             g[f"W{k}"], g[f"b{k}"] = A_prev.T @ dZ, dZ.sum(axis=0)
             dA = dZ @ p[f"W{k}"].T
         return -np.mean(np.log(P[np.arange(m), y])), g
@@ -829,5 +832,7 @@ def test_batch_norm_in_a_middle_layer_names_the_error_inside_it() -> None:
     found = diagnose(lambda p: both(p, slip=True), None, params, layers=layers)
     assert [(d.kind, d.layer) for d in found.defects] == [("propagation", 2)], str(found)
     assert set(found.defects[0].parameters) == {"W2", "W1", "gamma1", "beta1"}
-    assert ("in layer 2, gamma2, beta2 are right while W2 is wrong, and every layer below it is "
-            "wrong from there") in str(found)
+    assert (
+        "in layer 2, gamma2, beta2 are right while W2 is wrong, and every layer below it is "
+        "wrong from there"
+    ) in str(found)

@@ -342,3 +342,69 @@ def test_float32_torch_layer_objects_name_the_first_wrong_layer(torch) -> None:
     assert "layer 3 of 3 (_Linear) is the first whose backward is wrong" in str(raised.value)
     assert "[mean_over_axis] b" in str(raised.value)
     assert slipped[2].W is weights and weights.dtype == torch.float32
+
+
+def test_assert_backward_on_tensors_that_require_grad_names_the_slip(torch) -> None:
+    """The diagnosis runs on the host as the check does: an embedding written in torch, its
+    table requiring grad, overwriting repeated words, is named."""
+    from oracles import assert_backward
+
+    def embed_forward(idx, C):
+        return C[idx]
+
+    def embed_backward(dout, idx, C, slip):
+        dC = torch.zeros_like(C)
+        if slip:
+            dC[idx] = dout  # repeated indices overwrite
+        else:
+            dC.index_add_(0, idx.reshape(-1), dout.reshape(-1, C.shape[1]))
+        return dC
+
+    idx = torch.tensor([[0, 2, 2], [1, 0, 3]])
+    C = torch.randn(
+        5, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64, requires_grad=True
+    )
+    inputs = {"idx": idx, "C": C}
+
+    def backward(slip):
+        def run(dout):
+            with torch.no_grad():
+                return embed_backward(dout, idx, C, slip)
+
+        return run
+
+    assert check_backward(embed_forward, backward(False), inputs)
+    with pytest.raises(AssertionError, match=r"\[repeated_indices\] C: wrong only at rows"):
+        assert_backward(embed_forward, backward(True), inputs)
+
+
+@pytest.mark.parametrize("slip", [None, "no_mean"])
+def test_a_float32_update_in_place_is_read_and_names_a_missing_division_by_m(torch, slip):
+    """An SGD step on float32 data, as torch code writes it: the update runs in the
+    parameters' own dtype, and a missing 1/m (a factor of 24.0005 at float32's precision) is
+    named as the batch size."""
+    rng = np.random.default_rng(7)
+    X = torch.tensor(rng.standard_normal((24, 5)), dtype=torch.float32)
+    Y = torch.tensor(rng.standard_normal((24, 2)), dtype=torch.float32)
+    params = {
+        name: torch.tensor(rng.standard_normal(shape) * 0.5, dtype=torch.float32)
+        for name, shape in (("w1", (5, 6)), ("w2", (6, 2)))
+    }
+
+    def loss(p):
+        return ((X @ p["w1"]).clamp(min=0) @ p["w2"] - Y).pow(2).sum() / X.shape[0]
+
+    def sgd_step(p, lr=1.0):
+        h = X @ p["w1"]
+        a = h.clamp(min=0)
+        d = 2.0 * (a @ p["w2"] - Y) / (1 if slip else X.shape[0])
+        grad_w2, grad_a = a.T @ d, d @ p["w2"].T
+        p["w1"] -= lr * X.T @ (grad_a * (h > 0))
+        p["w2"] -= lr * grad_w2
+
+    found = diagnose(loss, gradients_from_update(sgd_step, lr=1.0), params, examples=24)
+    if slip is None:
+        assert found.correct, str(found)
+    else:
+        assert [(d.kind, d.parameters) for d in found.defects] == [("scale", ("w1", "w2"))]
+        assert "24 times the right gradient: the batch size m = 24" in str(found)

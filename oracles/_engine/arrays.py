@@ -48,6 +48,11 @@ def _torch() -> Any:
     return importlib.import_module("torch")
 
 
+def scalar(value: Any) -> float:
+    """A loss value of any kind as a Python float (a torch tensor read detached)."""
+    return float(value.detach() if kind_name(value) == "torch" else value)
+
+
 def host_dtype(value: Any) -> np.dtype[Any]:
     """The NumPy dtype of an array of any kind (a torch dtype as NumPy names it); TypeError for
     a torch dtype NumPy lacks (bfloat16), naming it."""
@@ -190,6 +195,20 @@ class Kind:
             return copy.requires_grad_(bool(getattr(template, "requires_grad", False)))
         return host
 
+    def call(self, fn: Callable[[dict[str, Any]], Any], point: Mapping[str, Any]) -> Any:
+        """``fn`` of copies of ``point`` (host arrays) of this kind on its device, in float64
+        (JAX's enabled for the call), or in the parameters' own dtypes once torch refused
+        float64 beside the code's own tensors."""
+        for _ in range(2):
+            try:
+                with self.calls():  # JAX's float64 on, for the copies too
+                    return fn({k: self.device(np.asarray(v, dtype=np.float64), k)
+                               for k, v in point.items()})  # fmt: skip
+            except RuntimeError as error:
+                if not self.keeps_own_dtypes(error):
+                    raise
+        raise AssertionError("unreachable: keeps_own_dtypes is True once only")
+
     def calls(self) -> AbstractContextManager[Any]:
         """What the user's functions run in: JAX with float64 enabled, else nothing."""
         if self.name == "jax":
@@ -250,24 +269,13 @@ def on_host(
     if kind.on_host:
         return loss, grad, params, kind
 
-    def called(fn: Callable[[dict[str, Any]], Any], point: Mapping[str, Any]) -> Any:
-        for _ in range(2):
-            try:
-                with kind.calls():  # JAX's float64 on, for the copies too
-                    return fn({k: kind.device(np.asarray(v, dtype=np.float64), k)
-                               for k, v in point.items()})  # fmt: skip
-            except RuntimeError as error:
-                if not kind.keeps_own_dtypes(error):
-                    raise
-        raise AssertionError("unreachable: keeps_own_dtypes is True once only")
-
     def host_loss(point: dict[str, Any]) -> float:
-        value = called(loss, point)
+        value = kind.call(loss, point)
         kind.reads += 1
-        return float(value.detach() if kind_name(value) == "torch" else value)
+        return scalar(value)
 
     def host_grad(point: dict[str, Any]) -> Mapping[str, Any]:
-        given = called(grad, point)
+        given = kind.call(grad, point)
         return _ReadOnAccess(given, kind) if isinstance(given, Mapping) else given
 
     host_params = {k: kind.host(v) for k, v in params.items()}

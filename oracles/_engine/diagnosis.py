@@ -173,23 +173,31 @@ class _Evidence:
         return np.where(np.isfinite(middle), middle, 0.0)
 
     def _within(
-        self, values: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+        self,
+        values: NDArray[np.float64],
+        lo: NDArray[np.float64],
+        hi: NDArray[np.float64],
+        spread: float = 1.0,
     ) -> NDArray[np.bool_]:
-        """Entry by entry: ``values`` lie within tolerance of [lo, hi]."""
+        """Entry by entry: ``values`` lie within tolerance of [lo, hi] (the measurement's own
+        noise allowance times ``spread``, where [lo, hi] is the right range times it)."""
         nearest = np.clip(values, lo, hi)
-        allowed = self.rtol * np.maximum(np.abs(values), np.abs(nearest)) + self.slack
+        allowed = self.rtol * np.maximum(np.abs(values), np.abs(nearest)) + self.slack * spread
         return np.abs(values - nearest) <= allowed
 
     def right(self, candidate: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Entry by entry: ``candidate`` lies within tolerance of the range of right values."""
         return self._within(candidate, self.low, self.high)
 
-    def explains(self, low_if: NDArray[np.float64], high_if: NDArray[np.float64]) -> bool:
+    def explains(
+        self, low_if: NDArray[np.float64], high_if: NDArray[np.float64], factor: float = 1.0
+    ) -> bool:
         """True when the hand-written values lie, within tolerance at every measured
         coordinate, in [``low_if``, ``high_if``]: where a defect takes the range of right
-        values (one value off a kink)."""
+        values (one value off a kink), scaled by ``factor`` where it scales them (their
+        measurement noise scales with it)."""
         lo, hi = np.minimum(low_if, high_if), np.maximum(low_if, high_if)
-        return bool(np.all(self._within(self.g, lo, hi)))
+        return bool(np.all(self._within(self.g, lo, hi, max(abs(factor), 1.0))))
 
 
 def _layers_from_names(names: Sequence[str]) -> list[tuple[str, str]] | None:
@@ -340,8 +348,8 @@ def _per_parameter(e: _Evidence, is_bias: bool, examples: int | None) -> Defect 
     exact = lo == hi if bool(np.any(lo == hi)) else np.ones_like(lo, dtype=bool)
     norm = float(np.dot(t[exact], t[exact]))
     if norm > 0:
-        c = float(np.dot(g[exact], t[exact])) / norm
-        if abs(c - 1) > 2 * e.rtol and c != 0 and e.explains(c * lo, c * hi):
+        c = _plain(float(np.dot(g[exact], t[exact])) / norm, e, examples)
+        if abs(c - 1) > 2 * e.rtol and c != 0 and e.explains(c * lo, c * hi, c):
             return Defect("scale", (e.name,), scale_words(c, examples), c)
     if e.full and len(e.shape) == 2 and e.shape[0] == e.shape[1] > 1:
         flip = (lo.reshape(e.shape).T.reshape(-1), hi.reshape(e.shape).T.reshape(-1))
@@ -358,6 +366,21 @@ def _per_parameter(e: _Evidence, is_bias: bool, examples: int | None) -> Defect 
         if local is not None:
             return local
     return None
+
+
+def _plain(c: float, e: _Evidence, examples: int | None) -> float:
+    """The fitted factor ``c`` as the plain number it rounds to (m, 1/m, an integer or its
+    inverse) where that number explains the evidence as well: a float32 loss fits 24.0005 for
+    a missing division by 24."""
+    if c == 0 or not np.isfinite(c):
+        return c
+    near = [float(examples), 1 / examples] if examples else []
+    near += [float(round(c))] if abs(c) >= 1 else [1 / round(1 / c)]
+    for plain in near:
+        near_enough = plain != 0 and abs(c - plain) <= 1e-2 * abs(plain)
+        if near_enough and e.explains(plain * e.low, plain * e.high, plain):
+            return plain
+    return c
 
 
 def _bias_sum(e: _Evidence) -> bool:
@@ -480,9 +503,9 @@ def _carried(
     below. The other defects are returned as they were."""
     top = structural.layer
     layer_of = {n: k for k, layer in enumerate(order, start=1) for n in layer}
-    local = [d for d in defects if d.kind == "localized" and top is not None
+    local = [d for d in defects if d.kind == "localized"
              and all(layer_of.get(n) == top for n in d.parameters)]  # fmt: skip
-    if not local:
+    if top is None or not local:
         return structural, defects
     names = {n for d in local for n in d.parameters} | set(structural.parameters)
     params = tuple(n for layer in order for n in layer if n in names)
@@ -491,12 +514,15 @@ def _carried(
         e = evidence[n]
         counts.append(f"{n}: {int(np.sum(~e.right(e.g)))} of {e.g.size}")
     L = len(order)
-    above = "" if top == L else f", while layer{'s' * (top + 1 < L)} {top + 1}" + (
-        f"-{L} are right" if top + 1 < L else " is right")
-    words = (f"layer {top} is wrong only at some entries ({'; '.join(counts)}) and every layer "
-             f"below it wholly{above}: one slip where backpropagation enters layer {top}, "
-             f"carried down (a mask, an index or a slice taken from another layer: check dZ_{top}"
-             f"'s mask and g'(Z_{top}))")
+    above = {L: "", L - 1: f", while layer {L} is right"}.get(
+        top, f", while layers {top + 1}-{L} are right"
+    )
+    words = (
+        f"layer {top} is wrong only at some entries ({'; '.join(counts)}) and every layer "
+        f"below it wholly{above}: one slip where backpropagation enters layer {top}, "
+        f"carried down (a mask, an index or a slice taken from another layer: check dZ_{top}"
+        f"'s mask and g'(Z_{top}))"
+    )
     rest = [d for d in defects if not any(d is l for l in local)]
     return Defect(structural.kind, params, words, layer=top), rest
 
@@ -521,7 +547,7 @@ def _inside(
         if not all(wrong[: k - 1]) or any(n in failed for s in witnesses[k:] for n in s):
             return None
         params = tuple(n for lay in order[:k] for n in lay if n in unexplained)
-        below = "" if k == 1 else f", and every layer below it is wrong from there"
+        below = "" if k == 1 else ", and every layer below it is wrong from there"
         return Defect("propagation", params, (
             f"in layer {k}, {', '.join(right)} {'is' if len(right) == 1 else 'are'} right while "
             f"{layer[0]} is wrong{below}: the error enters inside layer {k}, in the backward "
@@ -561,7 +587,7 @@ def _shared_factors(
             continue
         for f in factors:
             c = float(f.value or 1.0)
-            if e.explains(np.minimum(c * e.low, c * e.high), np.maximum(c * e.low, c * e.high)):
+            if e.explains(c * e.low, c * e.high, c):
                 out[name] = Defect(f.kind, (name,), f.detail, f.value)
                 break
     return out

@@ -56,8 +56,8 @@ def gradients_from_update(
     if batch is not None and not batch:
         raise ValueError("examples is empty: give the argument tuples of each example")
 
-    def step(x: Point) -> Point:
-        work = {k: copy_of(v) for k, v in x.items()}
+    def step(x: Point, given: Mapping[str, Any]) -> Point:
+        work = {k: copy_of(v) for k, v in given.items()}  # in their own dtypes
         returned = update(work, *(batch[0] if batch else ()))
         return _checked_step(x, work, returned)
 
@@ -79,10 +79,10 @@ def gradients_from_update(
 
     def grad(params: dict[str, Any]) -> dict[str, NDArray[np.float64]]:
         x = {k: float64_of(v) for k, v in params.items()}
-        new = step(x)
+        new = step(x, params)
         if first[0]:
             first[0] = False
-            again = step(x)
+            again = step(x, params)
             if any(not equal(new[k], again[k]) for k in x):
                 raise ValueError(
                     "update is not plain gradient descent: two steps from the same point moved "
@@ -100,7 +100,7 @@ def gradients_from_update(
             return {k: (x[k] - new[k]) / lr for k in x}
         total = {k: x[k] - new[k] for k in x}
         for example in batch[1:]:
-            work = {k: copy_of(v) for k, v in x.items()}
+            work = {k: copy_of(v) for k, v in params.items()}
             moved = _checked_step(x, work, update(work, *example))
             total = {k: total[k] + (x[k] - moved[k]) for k in x}
         return {k: total[k] / (lr * len(batch)) for k in x}

@@ -18,11 +18,12 @@ import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from oracles._engine.arrays import Kind, copy_of, host_dtype, is_float, kind_name
+from oracles._engine.arrays import Kind, copy_of, host_dtype, is_float, kind_name, on_host, scalar
 from oracles._engine.diagnosis import diagnosis_of
 from oracles._engine.layer_slips import layer_defects
 from oracles._engine.records import GradientReport
@@ -84,9 +85,14 @@ def assert_backward(
     own = {f.name: options.pop(f.name) for f in fields(_Settings) if f.name in options}
     report, layer = _checked(forward, backward, inputs, _Settings(**own, check=options))
     if not report.passed:
-        found = diagnosis_of(report, layer.loss, layer.grad, layer.point, layers=[])
-        named = layer_defects(found.defects, report, layer.point, layer.constants,
-                              layer.outputs, layer.douts)  # fmt: skip
+        # The diagnosis works on the host, as the check did: torch, CuPy or JAX inputs are
+        # handed to the layer as copies of their kind, its outputs read back.
+        loss, grad, point, kind = on_host(layer.loss, layer.grad, layer.point)
+        outputs = layer.outputs if kind.on_host else partial(kind.call, layer.outputs)
+        constants = {k: Kind(kind_name(v)).host(v) if kind_name(v) != "numpy" else v
+                     for k, v in layer.constants.items()}  # fmt: skip
+        found = diagnosis_of(report, loss, grad, point, layers=[])
+        named = layer_defects(found.defects, report, point, constants, outputs, layer.douts)
         diagnosis = replace(found, defects=tuple(named), undecided=())  # one layer: no order
         raise AssertionError(f"{report.summary()}\n{diagnosis}")
     return report
@@ -287,7 +293,7 @@ class _Layer:
         def value() -> float:
             outs, _, _ = _outputs(self._call_forward(point), self.backward, self.cached,
                                   1 if self.takes_lr else 0)  # fmt: skip
-            return float(sum(float((_like(d, o) * o).sum()) for d, o in
+            return float(sum(scalar((_like(d, o) * o).sum()) for d, o in
                              zip(self.douts, outs, strict=True)))  # fmt: skip
 
         return float(self._run(point, value)[0])

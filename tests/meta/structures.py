@@ -75,7 +75,7 @@ CASES: dict[str, Case] = {
     "batch_norm_right": (_batch_norm(None), []),
     "batch_norm_backward_slip": (
         _batch_norm("bn_without_last_term"),
-        [("unexplained", ("W1",), "")],
+        [("propagation", ("W1",), "the error enters inside layer 1")],
     ),
     "batch_norm_weight_input": (_batch_norm("Zn_for_A1"), [("weight_product", ("W2",), "")]),
 }

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from oracles import check_gradients, diagnose
 from tests.helpers import equal_up_to_rounding
-from tests.meta import structures
+from tests.meta import layers, structures
 from tests.meta.mutants import (
     ARCHITECTURES,
     DIAGNOSES,
@@ -265,6 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in wrong:
         print(f"  misnamed: {line}")
     status = status or (1 if wrong else 0)
+    named = [layers.score(seed) for seed in seeds]
+    right = sum(r for r, _ in named)
+    print(f"diagnosis of one layer's backward (tests/meta/layers.py, {len(layers.CASES)} slips x "
+          f"{len(seeds)} seeds): {right}/{len(layers.CASES) * len(seeds)}")  # fmt: skip
+    for line in sorted({w for _, wrong in named for w in wrong}):
+        print(f"  misnamed: {line}")
     print(
         "\nsmallest relative error caught (||error|| / ||gradient|| of the parameter; every "
         f"shape of {', '.join(SMALL_SHAPES)}, seeds 0-{args.seeds - 1}; first size missed)"

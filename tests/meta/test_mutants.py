@@ -137,3 +137,11 @@ def test_the_diagnosis_names_each_users_structure() -> None:
 
     right, wrong = structures.score()
     assert not wrong and right == len(structures.CASES), "\n".join(wrong)
+
+
+def test_the_diagnosis_names_each_layers_slip() -> None:
+    """check_backward's corpus: pooling, an embedding, batch norm, a tanh RNN through time."""
+    from tests.meta import layers
+
+    right, wrong = layers.score()
+    assert not wrong and right == len(layers.CASES), "\n".join(wrong)
