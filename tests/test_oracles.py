@@ -14,6 +14,7 @@ from oracles import (
 )
 from oracles._engine.differences import estimates
 from oracles._engine.measure import SCREEN
+from oracles._engine.moves import CHUNK, Moves, unit_signs
 from oracles.checks import (
     AUTODIFF_TOLERANCES,
     TOLERANCES,
@@ -468,3 +469,24 @@ def test_jax_oracle_catches_a_wrong_forward_that_own_forward_cannot() -> None:
     params = net.init_params(0)
     assert check_against_jax(net, params, X, y, "own_forward").passed
     assert not check_against_jax(net, params, X, y, "independent").passed
+
+
+@pytest.mark.parametrize("size", [5, 8, 8 * CHUNK, 8 * CHUNK + 13, 3 * 8 * CHUNK - 3])
+def test_moved_points_and_products_written_a_chunk_at_a_time_are_those_of_whole_arrays(size):
+    """x + t v, written from the bits a chunk at a time, is x + (t v) in whole arrays bit for
+    bit, for t of either sign and sizes that end inside a byte or a chunk; the direction's
+    product with a gradient agrees to rounding."""
+    rng = np.random.default_rng(size)
+    x = {"W": rng.standard_normal((size,)), "b": rng.standard_normal((3, 1))}
+    direction = unit_signs(rng, {k: v.shape for k, v in x.items()})
+    v, moves = direction.v, Moves()
+    seen = []
+    g = moves.along(lambda p: seen.append({k: a.copy() for k, a in p.items()}) or 0.0, x,
+                    direction)  # fmt: skip
+    for t in (1e-3, -1e-3, 0.37):
+        g(t)
+        for k in x:
+            np.testing.assert_array_equal(seen[-1][k], x[k] + t * v[k])
+    gradient = {k: rng.standard_normal(a.shape) for k, a in x.items()}
+    exact = sum(float(np.dot(gradient[k].ravel(), v[k].ravel())) for k in x)
+    np.testing.assert_allclose(moves.dot(direction, gradient), exact, rtol=1e-12)

@@ -3,9 +3,10 @@ length, and the moved points written into buffers that every evaluation of a che
 
 A direction's entries are +-1/sqrt(n), one random bit each, read eight at a time through a
 table of the 256 bytes (one pass, where unpacking bits, converting and scaling took four). A
-moved point reuses its arrays: t v is computed once for the pair g(t), g(-t), and x +- t v
-written in place, with the same rounding as x + (t v) in fresh arrays (at 5.8 million
-parameters fresh arrays cost their page faults at every evaluation).
+moved point reuses its arrays (at 5.8 million parameters fresh arrays cost their page faults at
+every evaluation): x + t v is written a chunk at a time, t v from the bits into a buffer that
+stays in cache, then added, with the same rounding as x + (t v) in fresh arrays; a direction's
+product with the gradient is taken the same way. Neither makes a pass over t v's own values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.inputs import Loss, Point
 
+CHUNK = 8192  # bytes of bits written out at a time: 65,536 entries, 512 KiB, kept in cache
 # Row b: the signs of the bits of byte b, most significant first (numpy.unpackbits' order).
 SIGNS = np.array([[1.0 if b >> (7 - i) & 1 else -1.0 for i in range(8)] for b in range(256)])
 
@@ -89,6 +91,49 @@ class Signs:
             out[8 * full : n] = table[bits[full]][: n - 8 * full]
         return out[: prod(self.shapes[name])].reshape(self.shapes[name])
 
+    def moved(
+        self,
+        name: str,
+        x: NDArray[np.float64],
+        t: float,
+        out: NDArray[np.float64],
+        scratch: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """x + t v over ``name`` written into ``out`` (x's shape), rounded as x + (t v) in
+        fresh arrays: t v is written a chunk at a time into ``scratch`` (CHUNK * 8 entries,
+        kept in cache) and added, so that no pass over t v's own buffer is made."""
+        bits, flat, into = self.bits[name], x.reshape(-1), out.reshape(-1)
+        table = self._table * t
+        for start in range(0, len(bits), CHUNK):
+            chunk = bits[start : start + CHUNK]
+            n = min(8 * len(chunk), flat.size - 8 * start)
+            full = n // 8
+            np.take(table, chunk[:full], axis=0, out=scratch[: 8 * full].reshape(full, 8),
+                    mode="clip")  # fmt: skip
+            if n > 8 * full:
+                scratch[8 * full : n] = table[chunk[full]][: n - 8 * full]
+            np.add(
+                flat[8 * start : 8 * start + n], scratch[:n], out=into[8 * start : 8 * start + n]
+            )
+        return out
+
+    def dot_with(
+        self, name: str, gradient: NDArray[np.float64], scratch: NDArray[np.float64]
+    ) -> float:
+        """The direction's entries over ``name`` dotted with ``gradient``, a chunk at a time
+        through ``scratch``."""
+        bits, flat, total = self.bits[name], gradient.reshape(-1), 0.0
+        for start in range(0, len(bits), CHUNK):
+            chunk = bits[start : start + CHUNK]
+            n = min(8 * len(chunk), flat.size - 8 * start)
+            full = n // 8
+            np.take(self._table, chunk[:full], axis=0, out=scratch[: 8 * full].reshape(full, 8),
+                    mode="clip")  # fmt: skip
+            if n > 8 * full:
+                scratch[8 * full : n] = self._table[chunk[full]][: n - 8 * full]
+            total += float(np.dot(flat[8 * start : 8 * start + n], scratch[:n]))
+        return total
+
     @property
     def v(self) -> dict[str, NDArray[np.float64]]:
         """The direction as fresh arrays, parameter by parameter."""
@@ -110,24 +155,10 @@ class Moves:
     def __init__(self) -> None:
         self._moved: dict[str, NDArray[np.float64]] = {}
         self._step: dict[str, NDArray[np.float64]] = {}
-        self._values: dict[str, NDArray[np.float64]] = {}
-        self._shown: dict[str, Signs] = {}  # whose entries each values buffer holds
+        self._scratch = np.empty(8 * CHUNK)  # a chunk of t v, written and used in cache
         self._holds: tuple[int, float] | None = None  # (slice, |t|) whose t v the steps hold
         self._slices = 0
         self._dots: dict[tuple[int, int], tuple[Signs, Any, float]] = {}
-
-    def values(self, direction: Signs, name: str) -> NDArray[np.float64]:
-        """The entries of ``direction`` over ``name``, in this check's buffer (valid until
-        another direction's are asked for)."""
-        size = prod(direction.shapes[name])
-        held = self._values.get(name)
-        if held is None or held.size != size:
-            held = self._values[name] = np.empty(size)
-            self._shown.pop(name, None)
-        if self._shown.get(name) is not direction:
-            self._shown[name] = direction
-            direction.write(name, held)
-        return held[: prod(direction.shapes[name])].reshape(direction.shapes[name])
 
     def dot(self, direction: Any, gradient: Mapping[str, NDArray[np.float64]]) -> float:
         """``direction . gradient``, through the buffers where ``direction`` is Signs (each
@@ -137,8 +168,7 @@ class Moves:
         kept = self._dots.get((id(direction), id(gradient)))
         if kept is not None and kept[0] is direction and kept[1] is gradient:
             return kept[2]
-        value = float(sum(np.vdot(gradient[n], self.values(direction, n))
-                          for n in direction.names))  # fmt: skip
+        value = sum(direction.dot_with(n, gradient[n], self._scratch) for n in direction.names)
         self._dots[id(direction), id(gradient)] = (direction, gradient, value)
         return value
 
@@ -152,13 +182,14 @@ class Moves:
         names = v.names if isinstance(v, Signs) else tuple(v)
 
         def g(t: float) -> float:
+            if isinstance(v, Signs):  # x + t v from the bits, a chunk at a time
+                moved = {name: v.moved(name, point[name], t, self._buffer(
+                    self._moved, name, point[name]), self._scratch) for name in names}  # fmt: skip
+                return float(loss({**point, **moved}))
             if self._holds != (token, abs(t)):
                 for name in names:
                     step = self._buffer(self._step, name, point[name])
-                    if isinstance(v, Signs):  # |t| v from the bits: no pass over v's values
-                        v.write(name, step.reshape(-1), abs(t))
-                    else:
-                        np.multiply(v[name], abs(t), out=step)
+                    np.multiply(v[name], abs(t), out=step)
                 self._holds = (token, abs(t))
             add = np.subtract if t < 0 else np.add
             moved = {name: add(point[name], self._step[name],
