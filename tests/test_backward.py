@@ -637,3 +637,30 @@ def test_a_dense_sigmoid_layer_taking_sigmoid_prime_of_its_output_is_named() -> 
     assert _named(forward, lambda d, c: backward(d, c, True), inputs) == ["derivative_of_output"]
     with pytest.raises(AssertionError, match=re.escape("so sigmoid'(z), a (1 - a), is meant")):
         assert_backward(forward, lambda d, c: backward(d, c, True), inputs)
+
+
+def test_a_small_error_is_not_given_a_recurrent_or_activation_slip_that_leaves_it_right() -> None:
+    """The named slips are matched loosely; a candidate that leaves a failing input at its
+    right value names nothing there: db off by 3e-5 reads as the scale it is."""
+    inputs = {"x": RNG.standard_normal((2, 3, 4)), "h0": RNG.standard_normal((2, 5)),
+              "Wx": RNG.standard_normal((4, 5)) / 2, "Wh": RNG.standard_normal((5, 5)) / 2,
+              "b": RNG.standard_normal(5)}  # fmt: skip
+
+    def db_off(dh, cache):
+        dx, dh0, dWx, dWh, db = rnn_backward(dh, cache)
+        return dx, dh0, dWx, dWh, db * (1 + 3e-5)
+
+    assert _named(rnn_forward, db_off, inputs) == ["scale"]
+
+    def tanh_forward(x, w, b):
+        out = np.tanh(x @ w + b)
+        return out, (x, w, out)
+
+    def tanh_backward(dout, cache):
+        x, w, out = cache
+        dz = dout * (1 - out**2)
+        return dz @ w.T, x.T @ dz, dz.sum(axis=0) * (1 + 3e-5)
+
+    small = {"x": RNG.standard_normal((4, 3)), "w": RNG.standard_normal((3, 2)) * 1e-3,
+             "b": RNG.standard_normal(2) * 1e-3}  # fmt: skip
+    assert _named(tanh_forward, tanh_backward, small) == ["scale"]

@@ -281,3 +281,28 @@ def test_a_recurrent_layer_in_its_natural_order_is_not_read_as_a_bias() -> None:
     found = diagnose(loss, partial(grad, late=True), p, layers=[("Wx", "Wh", "b")])
     assert found.defects and all(d.kind != "bias_reduction" for d in found.defects), str(found)
     assert {n for d in found.defects for n in d.parameters} == {"Wh"}
+
+
+def test_a_layer_whose_weight_has_its_own_defect_is_not_reasoned_inside() -> None:
+    """W1 off by a plain factor 2 (named scale) beside right gamma and beta: no propagation
+    inside the layer is claimed (it would name no parameter), and nothing crashes."""
+    rng = np.random.default_rng(0)
+    A, C, D = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    params = {"W1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
+              "gamma1": rng.standard_normal(4), "beta1": rng.standard_normal(4),
+              "s": rng.standard_normal(5)}  # fmt: skip
+    noise = rng.standard_normal(5)
+
+    def loss(p):  # b1 has no effect, as a bias that batch norm cancels
+        return float((p["W1"] * A).sum() + (p["gamma1"] * C).sum() + (p["beta1"] * D).sum()
+                     + (p["s"] ** 3).sum())  # fmt: skip
+
+    def grad(p):
+        return {"W1": 2 * A, "b1": np.zeros(4), "gamma1": C, "beta1": D,
+                "s": 3 * p["s"] ** 2 + noise}  # fmt: skip
+
+    found = diagnose(loss, grad, params, layers=[("W1", "b1", "gamma1", "beta1")])
+    assert [(d.kind, d.parameters) for d in found.defects] == [
+        ("scale", ("W1",)),
+        ("unexplained", ("s",)),
+    ], str(found)

@@ -408,3 +408,61 @@ def test_a_float32_update_in_place_is_read_and_names_a_missing_division_by_m(tor
     else:
         assert [(d.kind, d.parameters) for d in found.defects] == [("scale", ("w1", "w2"))]
         assert "24 times the right gradient: the batch size m = 24" in str(found)
+
+
+def test_dtype_clashes_in_torch_s_other_words_fall_back_too(torch) -> None:
+    """A float32 nn.Conv1d with a bias ('Input type (double) and bias type (float)') and an
+    nn.RNN (a ValueError) refuse float64 copies as a matmul does: checked in their own dtype."""
+    torch.manual_seed(0)
+    conv, rnn = torch.nn.Conv1d(1, 2, 3), torch.nn.RNN(6, 3, batch_first=True)
+    X, Xs = torch.randn(4, 1, 6), torch.randn(2, 4, 6)
+    for layer, forward in ((conv, lambda s: conv(X * s)), (rnn, lambda s: rnn(Xs * s)[0])):
+        for p in layer.parameters():
+            p.requires_grad_(False)
+
+        def grad(p, forward=forward):
+            s = p["s"].detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                forward(s).pow(2).sum().backward()
+            return {"s": s.grad}
+
+        with pytest.warns(UserWarning, match="float32"):
+            report = check_gradients(lambda p, f=forward: f(p["s"]).pow(2).sum(), grad,
+                                     {"s": torch.randn(6)})  # fmt: skip
+        assert report and "copies in their own dtypes" in report.summary()
+
+
+def test_copies_keep_each_tensor_s_requires_grad_and_dout_requires_none(torch) -> None:
+    seen = {}
+
+    def loss(p):
+        seen.update({k: v.requires_grad for k, v in p.items()})
+        return (p["W"] * p["b"]).sum()
+
+    params = {"W": torch.ones(3, dtype=torch.float64, requires_grad=True),
+              "b": torch.ones(3, dtype=torch.float64)}  # fmt: skip
+    assert check_gradients(loss, lambda p: {"W": p["b"].detach(), "b": p["W"].detach()}, params)
+    assert seen == {"W": True, "b": False}
+
+    def relu_backward(dout, cache):
+        dout[cache <= 0] = 0  # in place, as many backwards write into their upstream gradient
+        return dout
+
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert check_backward(lambda x: (x.clamp(min=0), x.detach()), relu_backward, {"x": x})
+
+
+def test_an_inference_tensor_attribute_is_replaced_for_the_check_and_put_back(torch) -> None:
+    class Net:
+        def __init__(self):
+            with torch.inference_mode():
+                self.W = torch.ones(2, 3, dtype=torch.float64)
+
+    net = Net()
+    W = net.W
+    X = torch.arange(6.0, dtype=torch.float64).reshape(3, 2)
+    attrs = attributes(net, ["W"])
+    assert check_gradients(
+        attrs(lambda: (net.W @ X).sum()), attrs(lambda: {"W": X.sum(1).expand(2, 3)}), attrs
+    )
+    assert net.W is W and W.is_inference()

@@ -20,6 +20,7 @@ of the array's own module, and it takes an ndarray subclass standing in for CuPy
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from numpy.typing import NDArray
 from oracles._engine.inputs import split
 
 ARRAY_KINDS = ("numpy", "cupy", "jax", "torch")
+# How torch says two dtypes met ("expected m1 and m2 to have the same dtype", "expected scalar
+# type Double but found Float", "Input type (double) and bias type (float)", "mixed dtype").
+DTYPE_CLASH = re.compile(r"dtype|scalar type|datatype|double|float", re.IGNORECASE)
 
 
 def kind_name(value: Any) -> str:
@@ -98,10 +102,12 @@ def float64_of(value: Any) -> Any:
 
 def writable(array: Any) -> bool:
     """An array that ``assign`` writes in place: a writable NumPy array, a CuPy array or a torch
-    tensor (JAX arrays are immutable)."""
+    tensor other than an inference tensor (JAX arrays are immutable)."""
     if isinstance(array, np.ndarray) and kind_name(array) == "numpy":
         return bool(array.flags.writeable)
-    return kind_name(array) in ("cupy", "torch")
+    if kind_name(array) == "torch":
+        return not array.is_inference()  # a tensor made under inference_mode is read-only
+    return kind_name(array) == "cupy"
 
 
 def equal(a: Any, b: Any) -> bool:
@@ -131,6 +137,7 @@ class Kind:
     # torch only: the parameters' own dtypes, used once torch refused float64 beside the user's
     # own float32 tensors (own_dtypes set, and why)
     dtypes: dict[str, Any] = field(default_factory=dict)
+    requires_grad: dict[str, bool] = field(default_factory=dict)  # torch: each parameter's
     own_dtypes: bool = False
     why: str = ""
 
@@ -144,12 +151,12 @@ class Kind:
         return (f"copies in their own dtypes ({', '.join(own)}: torch refused float64 beside "
                 f"your code's own tensors, '{self.why}')")  # fmt: skip
 
-    def keeps_own_dtypes(self, error: RuntimeError) -> bool:
+    def keeps_own_dtypes(self, error: Exception) -> bool:
         """After torch refused the float64 copies (``error``: a dtype clash with the user's
-        own float32 tensors), switch to copies in the parameters' own dtypes: True where that
-        changes the copies."""
+        own float32 tensors, in any of torch's words), switch to copies in the parameters' own
+        dtypes: True where that changes the copies. A retry that fails again raises."""
         text = str(error).splitlines()[0] if str(error) else ""
-        clash = "dtype" in text or "scalar type" in text
+        clash = DTYPE_CLASH.search(text) is not None
         narrower = any(str(d) != "torch.float64" for d in self.dtypes.values())
         if self.name != "torch" or self.own_dtypes or not clash or not narrower:
             return False
@@ -174,8 +181,8 @@ class Kind:
 
     def device(self, host: NDArray[Any], name: str | None = None) -> Any:
         """A copy of ``host`` (its dtype kept; for torch, parameter ``name``'s own dtype once
-        ``own_dtypes``) of this kind, on the template's device (the current one without a
-        template)."""
+        ``own_dtypes``, and its requires_grad) of this kind, on the template's device (the
+        current one without a template)."""
         if self.name == "cupy":
             cupy = importlib.import_module("cupy")
             where: Any = getattr(self.template, "device", None)  # a cupy.cuda.Device
@@ -192,7 +199,8 @@ class Kind:
             copy = _torch().tensor(
                 host, dtype=dtype, device=None if template is None else template.device
             )
-            return copy.requires_grad_(bool(getattr(template, "requires_grad", False)))
+            requires = self.requires_grad.get(name or "", False)
+            return copy.requires_grad_(requires)
         return host
 
     def call(self, fn: Callable[[dict[str, Any]], Any], point: Mapping[str, Any]) -> Any:
@@ -204,7 +212,7 @@ class Kind:
                 with self.calls():  # JAX's float64 on, for the copies too
                     return fn({k: self.device(np.asarray(v, dtype=np.float64), k)
                                for k, v in point.items()})  # fmt: skip
-            except RuntimeError as error:
+            except (RuntimeError, ValueError) as error:  # nn.RNN's clash is a ValueError
                 if not self.keeps_own_dtypes(error):
                     raise
         raise AssertionError("unreachable: keeps_own_dtypes is True once only")
@@ -231,8 +239,9 @@ def kind_of(params: Mapping[str, Any]) -> Kind:
         )
     name = next(iter(kinds), "numpy")
     template = next((v for v in params.values() if kind_name(v) == name), None)
-    dtypes = {k: v.dtype for k, v in params.items() if name == "torch" == kind_name(v)}
-    return Kind(name, template, dtypes=dtypes)
+    tensors = {k: v for k, v in params.items() if name == "torch" == kind_name(v)}
+    return Kind(name, template, dtypes={k: v.dtype for k, v in tensors.items()},
+                requires_grad={k: bool(v.requires_grad) for k, v in tensors.items()})  # fmt: skip
 
 
 class _ReadOnAccess(Mapping[str, Any]):

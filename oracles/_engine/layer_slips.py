@@ -115,7 +115,9 @@ def _derivative_of_output(
         if not applies(out) or np.any(right(out) == 0):
             continue
         scaled = dout * taken(out) / right(out)
-        if all(_matches(report.gradient[n], _vjp(n, inputs, outputs, scaled)) for n in failed):
+        if all(_matches(report.gradient[n], _vjp(n, inputs, outputs, scaled))
+               and not _matches(_vjp(n, inputs, outputs, dout), _vjp(n, inputs, outputs, scaled))
+               for n in failed):  # fmt: skip
             return Defect("derivative_of_output", tuple(failed), (
                 f"{name}' taken of {name}'s output: the backward multiplies by {name}'(a) where "
                 f"a = {name}(z) is already the output, so {name}'(z), "

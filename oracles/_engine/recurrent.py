@@ -56,9 +56,12 @@ def recurrent_defect(
         if any(name not in roles.values() for name in failed):
             return None  # another input fails too: not this structure's slip alone
         wrong = [role for role, name in roles.items() if name in failed]
+        right = _through_time(x, a["h0"], a["Wx"], a["Wh"], h, dout)[0]
         for kind, words, grads in _slipped(x, a["h0"], a["Wx"], a["Wh"], h, dout):
+            # The slip's gradient is the user's, and tells from the right one, on each input
+            # that fails (a candidate that leaves an input right names nothing there).
             if all(_matches(given[roles[r]], grads[r].reshape(given[roles[r]].shape))
-                   for r in wrong):  # fmt: skip
+                   and not _matches(right[r], grads[r]) for r in wrong):  # fmt: skip
                 names = {role: name for role, name in roles.items()}
                 return Defect(kind, tuple(roles[r] for r in wrong), words.format(**names))
         return None
@@ -69,7 +72,9 @@ def _assignments(floats: Arrays, shape: tuple[int, ...], seq: bool) -> list[dict
     """Each way of reading five of the float inputs as x, h0, Wx, Wh, b that their shapes
     allow (out of shape (N, T, H))."""
     N, T, H = shape
-    found = []
+    found: list[dict[str, str]] = []
+    if len(floats) > 8:  # more float inputs than a recurrent layer takes: not this structure
+        return found
     for names in permutations(floats, len(ROLES)):
         s = {role: floats[name].shape for role, name in zip(ROLES, names, strict=True)}
         x = s["x"]

@@ -408,6 +408,7 @@ def _like(dout: Any, out: Any) -> Any:
     """``dout`` as an array of ``out``'s kind (on its device), in ``out``'s float dtype."""
     kind = kind_name(out)
     host = np.asarray(dout, dtype=host_dtype(out))
+    # An upstream gradient never requires grad (a backward writes into it: dout[x <= 0] = 0).
     return host if kind == "numpy" else Kind(kind, out).device(host)
 
 
