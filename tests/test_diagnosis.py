@@ -306,3 +306,21 @@ def test_a_layer_whose_weight_has_its_own_defect_is_not_reasoned_inside() -> Non
         ("scale", ("W1",)),
         ("unexplained", ("s",)),
     ], str(found)
+
+
+@pytest.mark.parametrize("shape", [(8,), (3, 8)])
+def test_a_gate_block_taken_from_another_gate_is_named_as_that_block(shape) -> None:
+    """An LSTM's b (4H,) or Wx (D, 4H): the forget gate's block of the gradient copied from the
+    input gate's reads as block 2 of 4, not a list of entries."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal(shape)
+    params = {"Wx": rng.standard_normal(shape)}
+
+    def grad(p):
+        g = np.array(A)
+        g[..., 2:4] = g[..., 0:2]  # H = 2: the second gate's slice is the first's
+        return {"Wx": g}
+
+    found = diagnose(lambda p: float(np.sum(A * p["Wx"])), grad, params)
+    assert [(d.kind, d.parameters) for d in found.defects] == [("localized", ("Wx",))]
+    assert "2-3, block 2 of 4 equal blocks along the last axis: stacked gates" in str(found)

@@ -402,6 +402,16 @@ def _localized(e: _Evidence, wrong: NDArray[np.bool_]) -> Defect | None:
         return None
     entries = [tuple(int(i) for i in np.unravel_index(j, e.shape)) for j in e.indices[wrong]]
     rows, cols = ({entry[axis] for entry in entries} for axis in (0, -1))
+    block = _gate_block(cols, e.shape[-1]) if e.shape else None
+    if block is not None:
+        (a, b), k, j = block
+        words = (
+            f"wrong only in {'entries' if len(e.shape) == 1 else 'columns'} {a}-{b}, block "
+            f"{j} of {k} equal blocks along the last axis: stacked gates (an LSTM's 4H, a "
+            "GRU's 3H), one gate's slice computed wrong or taken from another gate"
+        )
+        return Defect("localized", (e.name,), f"{words} ({count} of {e.g.size} entries)",
+                      indices=tuple(entries))  # fmt: skip
     if count <= FEW_ENTRIES:
         where = ", ".join(map(str, entries))
         words = f"wrong only at {count} entr{'y' if count == 1 else 'ies'} {where}"
@@ -418,6 +428,19 @@ def _localized(e: _Evidence, wrong: NDArray[np.bool_]) -> Defect | None:
         "(an off-by-one range, a dropped row or column, one element overwritten)",
         indices=tuple(entries),
     )
+
+
+def _gate_block(cols: set[int], size: int) -> tuple[tuple[int, int], int, int] | None:
+    """((first, last), k, j): the wrong indices along the last axis are exactly block j (from
+    1) of k = 4 or 3 equal blocks of at least 2 (stacked gates); None otherwise."""
+    for k in (4, 3):
+        if size % k or size // k < 2:
+            continue
+        H = size // k
+        j = min(cols) // H
+        if cols == set(range(j * H, (j + 1) * H)):
+            return (j * H, (j + 1) * H - 1), k, j + 1
+    return None
 
 
 def _null(e: _Evidence) -> bool:
