@@ -80,6 +80,8 @@ def batchnorm_backward(dout, cache, slip=None):
     dxhat = dout * gamma
     mean_term = dxhat.sum(axis=0) if slip != "no_mean_term" else 0.0
     var_term = xhat * (dxhat * xhat).sum(axis=0) if slip != "no_variance_term" else 0.0
+    if slip == "unbiased_variance":  # N - 1 where the forward's variance divides by N
+        var_term = var_term * N / (N - 1)
     dx = (N * dxhat - mean_term - var_term) / (N * np.sqrt(var + eps))
     return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
 

@@ -135,11 +135,15 @@ class Kind:
     template: Any = None  # an array of this kind, on the device the copies go to
     reads: int = field(default=0)
     # torch only: the parameters' own dtypes, used once torch refused float64 beside the user's
-    # own float32 tensors (own_dtypes set, and why)
+    # own float32 tensors (``why``: its words then)
     dtypes: dict[str, Any] = field(default_factory=dict)
     requires_grad: dict[str, bool] = field(default_factory=dict)  # torch: each parameter's
-    own_dtypes: bool = False
     why: str = ""
+
+    @property
+    def own_dtypes(self) -> bool:
+        """Whether the copies are in the parameters' own dtypes (after torch refused float64)."""
+        return bool(self.why)
 
     @property
     def copies(self) -> str:
@@ -160,7 +164,7 @@ class Kind:
         narrower = any(str(d) != "torch.float64" for d in self.dtypes.values())
         if self.name != "torch" or self.own_dtypes or not clash or not narrower:
             return False
-        self.own_dtypes, self.why = True, text
+        self.why = text
         return True
 
     @property

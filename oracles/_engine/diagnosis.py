@@ -506,7 +506,7 @@ def _structure(
             "(check the labels' one-hot, the softmax's derivative, and the division by m)",
             layer=L,
         )
-    above = f"layer {L} is" if top + 1 == L else f"layers {top + 1}-{L} are"
+    above = _above(top, L)
     return Defect(
         "propagation",
         params,
@@ -516,6 +516,12 @@ def _structure(
         f"activation derivative g'(Z_{top})",
         layer=top,
     )
+
+
+def _above(top: int, L: int) -> str:
+    """The layers above layer ``top`` of ``L``, with their verb: "layer 3 is", "layers 3-4
+    are"."""
+    return f"layer {L} is" if top + 1 == L else f"layers {top + 1}-{L} are"
 
 
 def _carried(
@@ -541,9 +547,7 @@ def _carried(
         e = evidence[n]
         counts.append(f"{n}: {int(np.sum(~e.right(e.g)))} of {e.g.size}")
     L = len(order)
-    above = {L: "", L - 1: f", while layer {L} is right"}.get(
-        top, f", while layers {top + 1}-{L} are right"
-    )
+    above = "" if top == L else f", while {_above(top, L)} right"
     words = (
         f"layer {top} is wrong only at some entries ({'; '.join(counts)}) and every layer "
         f"below it wholly{above}: one slip where backpropagation enters layer {top}, "

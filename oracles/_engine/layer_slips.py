@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 
 from oracles._engine.diagnosis import LAYER_DEFECTS, Defect
 from oracles._engine.records import GradientReport
-from oracles._engine.recurrent import recurrent_defect
+from oracles._engine.recurrent import recurrent_defect, slip_matches
 
 FAN_OUT_LIMIT = 4096  # input entries probed one by one for the outputs they feed
 
@@ -111,13 +112,15 @@ def _derivative_of_output(
     if sum(np.size(inputs[n]) for n in failed) > FAN_OUT_LIMIT:
         return None
     out, dout = outs[0], np.asarray(douts[0], dtype=np.float64).reshape(outs[0].shape)
+    rights = cache(lambda n: _vjp(n, inputs, outputs, dout))  # each input's right gradient, once
     for name, (applies, right, taken) in ACTIVATIONS.items():
         if not applies(out) or np.any(right(out) == 0):
             continue
         scaled = dout * taken(out) / right(out)
-        if all(_matches(report.gradient[n], _vjp(n, inputs, outputs, scaled))
-               and not _matches(_vjp(n, inputs, outputs, dout), _vjp(n, inputs, outputs, scaled))
-               for n in failed):  # fmt: skip
+        # The slip's gradient is the user's, and tells from the right one, on each failing input.
+        candidates = ((n, _vjp(n, inputs, outputs, scaled)) for n in failed)
+        if all(slip_matches(report.gradient[n], c) and not slip_matches(rights(n), c)
+               for n, c in candidates):  # fmt: skip
             return Defect("derivative_of_output", tuple(failed), (
                 f"{name}' taken of {name}'s output: the backward multiplies by {name}'(a) where "
                 f"a = {name}(z) is already the output, so {name}'(z), "
@@ -143,12 +146,6 @@ def _vjp(
             ends.append(float(np.sum(dout * outputs({**inputs, name: moved.reshape(x.shape)})[0])))
         grad[i] = (ends[0] - ends[1]) / (2 * step)
     return grad.reshape(x.shape)
-
-
-def _matches(given: Any, candidate: NDArray[np.float64]) -> bool:
-    g = np.asarray(given, dtype=np.float64).reshape(candidate.shape)
-    scale = float(np.max(np.abs(candidate))) if candidate.size else 0.0
-    return scale > 0 and bool(np.allclose(g, candidate, rtol=1e-4, atol=1e-5 * scale))
 
 
 def _wrong_entries(report: GradientReport, name: str) -> NDArray[np.intp] | None:

@@ -11,7 +11,7 @@ product with the gradient is taken the same way. Neither makes a pass over t v's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from math import prod
 from typing import Any
 
@@ -53,6 +53,18 @@ def random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np
     return Signs({"": bits}, {"": tuple(shape)}, SIGNS).v[""]
 
 
+def _expand(
+    bits: NDArray[np.uint8], table: NDArray[np.float64], out: NDArray[np.float64], n: int
+) -> NDArray[np.float64]:
+    """The first ``n`` entries that ``bits`` pick from ``table`` (a row of 8 per byte), written
+    into ``out``; a view of them."""
+    full = n // 8
+    np.take(table, bits[:full], axis=0, out=out[: 8 * full].reshape(full, 8), mode="clip")
+    if n > 8 * full:  # clip: no buffering; the last byte's first bits
+        out[8 * full : n] = table[bits[full]][: n - 8 * full]
+    return out[:n]
+
+
 def _one_sign(bits: NDArray[np.uint8], n: int) -> bool:
     """Whether the first ``n`` bits of ``bits`` are all equal."""
     full, rest = divmod(n, 8)
@@ -81,15 +93,9 @@ class Signs:
     def write(self, name: str, out: NDArray[np.float64], t: float = 1.0) -> NDArray[np.float64]:
         """The entries of ``name`` times ``t`` (rounded as that product), written into ``out``
         (one-dimensional, at least the parameter's size); a view of ``out`` in its shape."""
-        bits = self.bits[name]
         n = prod(self.shapes[name])
-        full = n // 8
-        table = self._table if t == 1.0 else self._table * t
-        rows = out[: 8 * full].reshape(full, 8)
-        np.take(table, bits[:full], axis=0, out=rows, mode="clip")  # clip: no buffering
-        if n > 8 * full:
-            out[8 * full : n] = table[bits[full]][: n - 8 * full]
-        return out[: prod(self.shapes[name])].reshape(self.shapes[name])
+        _expand(self.bits[name], self._table if t == 1.0 else self._table * t, out, n)
+        return out[:n].reshape(self.shapes[name])
 
     def moved(
         self,
@@ -102,19 +108,9 @@ class Signs:
         """x + t v over ``name`` written into ``out`` (x's shape), rounded as x + (t v) in
         fresh arrays: t v is written a chunk at a time into ``scratch`` (CHUNK * 8 entries,
         kept in cache) and added, so that no pass over t v's own buffer is made."""
-        bits, flat, into = self.bits[name], x.reshape(-1), out.reshape(-1)
-        table = self._table * t
-        for start in range(0, len(bits), CHUNK):
-            chunk = bits[start : start + CHUNK]
-            n = min(8 * len(chunk), flat.size - 8 * start)
-            full = n // 8
-            np.take(table, chunk[:full], axis=0, out=scratch[: 8 * full].reshape(full, 8),
-                    mode="clip")  # fmt: skip
-            if n > 8 * full:
-                scratch[8 * full : n] = table[chunk[full]][: n - 8 * full]
-            np.add(
-                flat[8 * start : 8 * start + n], scratch[:n], out=into[8 * start : 8 * start + n]
-            )
+        flat, into = x.reshape(-1), out.reshape(-1)
+        for at, values in self._chunks(name, self._table * t, scratch):
+            np.add(flat[at : at + values.size], values, out=into[at : at + values.size])
         return out
 
     def dot_with(
@@ -122,17 +118,19 @@ class Signs:
     ) -> float:
         """The direction's entries over ``name`` dotted with ``gradient``, a chunk at a time
         through ``scratch``."""
-        bits, flat, total = self.bits[name], gradient.reshape(-1), 0.0
+        flat = gradient.reshape(-1)
+        return sum(float(np.dot(flat[at : at + values.size], values))
+                   for at, values in self._chunks(name, self._table, scratch))  # fmt: skip
+
+    def _chunks(
+        self, name: str, table: NDArray[np.float64], scratch: NDArray[np.float64]
+    ) -> Iterator[tuple[int, NDArray[np.float64]]]:
+        """(first entry, the entries of ``name`` through ``table`` from there) a chunk at a
+        time, each written into ``scratch`` (valid until the next)."""
+        bits, size = self.bits[name], prod(self.shapes[name])
         for start in range(0, len(bits), CHUNK):
-            chunk = bits[start : start + CHUNK]
-            n = min(8 * len(chunk), flat.size - 8 * start)
-            full = n // 8
-            np.take(self._table, chunk[:full], axis=0, out=scratch[: 8 * full].reshape(full, 8),
-                    mode="clip")  # fmt: skip
-            if n > 8 * full:
-                scratch[8 * full : n] = self._table[chunk[full]][: n - 8 * full]
-            total += float(np.dot(flat[8 * start : 8 * start + n], scratch[:n]))
-        return total
+            n = min(8 * CHUNK, size - 8 * start)
+            yield 8 * start, _expand(bits[start : start + CHUNK], table, scratch, n)
 
     @property
     def v(self) -> dict[str, NDArray[np.float64]]:

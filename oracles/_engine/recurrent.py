@@ -48,22 +48,20 @@ def recurrent_defect(
               if isinstance(v, np.ndarray) and v.dtype.kind == "f"}  # fmt: skip
     for roles in _assignments(floats, out.shape, seq):
         a = {role: floats[name] for role, name in roles.items()}
-        x = a["x"] if seq else a["x"][:, None]
-        b = a["b"].reshape(-1)
-        h = _forward(x, a["h0"], a["Wx"], a["Wh"], b)
+        a["x"], a["b"] = (a["x"] if seq else a["x"][:, None]), a["b"].reshape(-1)
+        h = _forward(a)
         if not np.allclose(h, out, rtol=1e-8, atol=1e-12):
             continue
         if any(name not in roles.values() for name in failed):
             return None  # another input fails too: not this structure's slip alone
         wrong = [role for role, name in roles.items() if name in failed]
-        right = _through_time(x, a["h0"], a["Wx"], a["Wh"], h, dout)[0]
-        for kind, words, grads in _slipped(x, a["h0"], a["Wx"], a["Wh"], h, dout):
+        right, dz = _through_time(a, h, dout)
+        for kind, words, grads in _slipped(a, h, dout, right, dz):
             # The slip's gradient is the user's, and tells from the right one, on each input
             # that fails (a candidate that leaves an input right names nothing there).
-            if all(_matches(given[roles[r]], grads[r].reshape(given[roles[r]].shape))
-                   and not _matches(right[r], grads[r]) for r in wrong):  # fmt: skip
-                names = {role: name for role, name in roles.items()}
-                return Defect(kind, tuple(roles[r] for r in wrong), words.format(**names))
+            if all(slip_matches(given[roles[r]], grads[r]) and not slip_matches(right[r], grads[r])
+                   for r in wrong):  # fmt: skip
+                return Defect(kind, tuple(roles[r] for r in wrong), words.format(**roles))
         return None
     return None
 
@@ -85,40 +83,34 @@ def _assignments(floats: Arrays, shape: tuple[int, ...], seq: bool) -> list[dict
     return found
 
 
-def _forward(
-    x: NDArray[np.float64],
-    h0: NDArray[np.float64],
-    Wx: NDArray[np.float64],
-    Wh: NDArray[np.float64],
-    b: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    """h (N, T, H): h_t = tanh(x_t Wx + h_{t-1} Wh + b), h_{-1} = h0."""
-    h, prev = np.zeros((x.shape[0], x.shape[1], Wh.shape[0])), h0
+def _forward(a: Arrays) -> NDArray[np.float64]:
+    """h (N, T, H): h_t = tanh(x_t Wx + h_{t-1} Wh + b), h_{-1} = h0 (``a`` by role)."""
+    x, Wh = a["x"], a["Wh"]
+    h, prev = np.zeros((x.shape[0], x.shape[1], Wh.shape[0])), a["h0"]
     for t in range(x.shape[1]):
-        prev = h[:, t] = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        prev = h[:, t] = np.tanh(x[:, t] @ a["Wx"] + prev @ Wh + a["b"])
     return h
 
 
+def _entering(a: Arrays, h: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    """The state entering each step: h0, then h_0 ... h_(T-2)."""
+    return [a["h0"]] + [h[:, t] for t in range(h.shape[1] - 1)]
+
+
 def _through_time(
-    x: NDArray[np.float64],
-    h0: NDArray[np.float64],
-    Wx: NDArray[np.float64],
-    Wh: NDArray[np.float64],
-    h: NDArray[np.float64],
-    dout: NDArray[np.float64],
-    of_output: bool = False,
+    a: Arrays, h: NDArray[np.float64], dout: NDArray[np.float64], of_output: bool = False
 ) -> tuple[Arrays, list[NDArray[np.float64]]]:
     """The gradients (x, h0, Wx, Wh, b) by backpropagation through time, and each step's dz;
     ``of_output``: tanh' taken of the output (the slip)."""
-    T = x.shape[1]
-    dx, dz_t = np.zeros_like(x), [np.zeros_like(h0)] * T
-    carried = np.zeros_like(h0)
+    x, T = a["x"], a["x"].shape[1]
+    dx, dz_t = np.zeros_like(x), [np.zeros_like(a["h0"])] * T
+    carried = np.zeros_like(a["h0"])
     for t in reversed(range(T)):
         slope = 1 - np.tanh(h[:, t]) ** 2 if of_output else 1 - h[:, t] ** 2
         dz = dz_t[t] = (dout[:, t] + carried) * slope
-        dx[:, t] = dz @ Wx.T
-        carried = dz @ Wh.T
-    prev = [h0] + [h[:, t] for t in range(T - 1)]
+        dx[:, t] = dz @ a["Wx"].T
+        carried = dz @ a["Wh"].T
+    prev = _entering(a, h)
     grads = {
         "x": dx,
         "h0": carried,
@@ -148,20 +140,19 @@ ONE_STEP = (
 
 
 def _slipped(
-    x: NDArray[np.float64],
-    h0: NDArray[np.float64],
-    Wx: NDArray[np.float64],
-    Wh: NDArray[np.float64],
+    a: Arrays,
     h: NDArray[np.float64],
     dout: NDArray[np.float64],
+    right: Arrays,
+    dz: list[NDArray[np.float64]],
 ) -> list[tuple[str, str, Arrays]]:
-    """(kind, words with {x}, {Wh}, ... for the inputs' names, the gradients) of each slip."""
-    right, dz = _through_time(x, h0, Wx, Wh, h, dout)
-    T = x.shape[1]
-    prev = [h0] + [h[:, t] for t in range(T - 1)]
-    own = sum((h[:, t].T @ dz[t] for t in range(T)), np.zeros_like(Wh))
+    """(kind, words with {x}, {Wh}, ... for the inputs' names, the gradients) of each slip,
+    from the ``right`` gradients and each step's ``dz``."""
+    x, h0, T = a["x"], a["h0"], a["x"].shape[1]
+    prev = _entering(a, h)
+    own = sum((h[:, t].T @ dz[t] for t in range(T)), np.zeros_like(a["Wh"]))
     out: list[tuple[str, str, Arrays]] = [
-        ("derivative_of_output", OF_OUTPUT, _through_time(x, h0, Wx, Wh, h, dout, True)[0]),
+        ("derivative_of_output", OF_OUTPUT, _through_time(a, h, dout, True)[0]),
         ("state_off_by_one", OWN_STATE, {**right, "Wh": own}),
     ]
     if T > 1:
@@ -174,6 +165,9 @@ def _slipped(
     return out
 
 
-def _matches(given: NDArray[np.float64], candidate: NDArray[np.float64]) -> bool:
+def slip_matches(given: Any, candidate: NDArray[np.float64]) -> bool:
+    """``given`` (read in ``candidate``'s shape) is ``candidate`` to the loose tolerance a
+    named slip is matched at (its values recomputed or probed, not measured to rounding)."""
+    g = np.asarray(given, dtype=np.float64).reshape(candidate.shape)
     scale = float(np.max(np.abs(candidate))) if candidate.size else 0.0
-    return scale > 0 and bool(np.allclose(given, candidate, rtol=1e-4, atol=1e-5 * scale))
+    return scale > 0 and bool(np.allclose(g, candidate, rtol=1e-4, atol=1e-5 * scale))
